@@ -1,0 +1,545 @@
+/*
+ * raw-cat: print files to stdout through io_uring, with no library at all.
+ *
+ * The whole of io_uring's user-space side in one file: io_uring_setup
+ * creates the rings, three mmap calls (two since Linux 5.4) make them
+ * visible, and io_uring_enter hands the kernel a batch of reads and waits
+ * for their completions. Every index shared with the kernel is read with an
+ * acquire load or written with a release store, and each one says what it
+ * orders. This is what liburing does for you in lesson 02.
+ *
+ * Usage:    raw-cat [--trace] [--stats] [--separate-mmaps] FILE...
+ *           (FILE "-" is standard input)
+ * Build:    cc -std=gnu11 -Wall -Wextra -O2 -o raw-cat raw-cat.c
+ * Requires: Linux 5.6 (IORING_FEAT_RW_CUR_POS, for writing at stdout's own
+ *           position); no liburing, only the kernel's <linux/io_uring.h>.
+ * Leaves out: non-blocking descriptors and -EAGAIN (lesson 02), linked
+ *           requests (03), SQPOLL (04). Opening files uses plain open(2).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+#include <linux/io_uring.h>
+
+#define QUEUE_DEPTH 8           /* reads in flight at once */
+#define CHUNK (16 * 1024)       /* bytes per read */
+#define WRITE_TAG UINT64_MAX    /* user_data of the write; reads use their slot */
+
+static const char *prog = "raw-cat";
+
+/* ---- The raw system calls. Named sys_* so they never clash with the
+ * io_uring_setup/io_uring_enter that liburing 2.3+ declares. ---- */
+
+static int sys_io_uring_setup(unsigned entries, struct io_uring_params *p)
+{
+	return (int)syscall(__NR_io_uring_setup, entries, p);
+}
+
+static int sys_io_uring_enter(int fd, unsigned to_submit, unsigned min_complete,
+			      unsigned flags)
+{
+	return (int)syscall(__NR_io_uring_enter, fd, to_submit, min_complete,
+			    flags, NULL, 0);
+}
+
+/* ---- The ring as user space sees it: pointers into the shared mappings.
+ *
+ *   index      written by   read by    ordering used here
+ *   SQ tail    us           kernel     release store (publishes the SQEs)
+ *   SQ head    kernel       us         acquire load  (slots it has consumed)
+ *   CQ tail    kernel       us         acquire load  (CQEs it has posted)
+ *   CQ head    us           kernel     release store (slots we have read)
+ */
+struct ring {
+	int fd;
+	/* submission queue */
+	_Atomic unsigned *sq_head, *sq_tail;
+	unsigned *sq_array, sq_mask, sq_entries;
+	struct io_uring_sqe *sqes;
+	unsigned sq_local_tail;   /* SQEs we have filled; the kernel sees them at release */
+	/* completion queue */
+	_Atomic unsigned *cq_head, *cq_tail;
+	struct io_uring_cqe *cqes;
+	unsigned cq_mask, cq_entries;
+	/* the mappings, for munmap */
+	void *sq_map, *cq_map, *sqe_map;
+	size_t sq_map_len, cq_map_len, sqe_map_len;
+	/* what the run did, for --stats and --trace */
+	unsigned long enters, sqes_submitted, cqes_seen;
+	bool trace;
+};
+
+static struct {
+	bool trace, stats, separate_mmaps;
+	unsigned long long bytes_out;
+	int files;
+} opt;
+
+/* ---- Setting up: io_uring_setup, then map what it describes. ---- */
+
+/* Turn an io_uring_setup failure into what a reader can do about it. */
+static int explain_setup_failure(int errnum)
+{
+	const char *why = "";
+	int exit_code = 1;
+
+	if (errnum == EPERM) {
+		FILE *f = fopen("/proc/sys/kernel/io_uring_disabled", "r");
+		int disabled = 0;
+		if (f) {
+			if (fscanf(f, "%d", &disabled) != 1)
+				disabled = 0;
+			fclose(f);
+		}
+		why = disabled ? "the sysctl kernel.io_uring_disabled is set (Linux 6.6+)"
+			       : "probably a seccomp filter, e.g. a container's default profile"
+				 " (Docker blocks io_uring since moby #46762), or the"
+				 " kernel.io_uring_disabled sysctl";
+		exit_code = 77;
+	} else if (errnum == ENOSYS) {
+		why = "this kernel has no io_uring (Linux 5.1+, CONFIG_IO_URING) or a"
+		      " sandbox such as gVisor hides it";
+		exit_code = 77;
+	} else if (errnum == ENOMEM) {
+		why = "before Linux 5.12 rings count against the locked-memory limit:"
+		      " raise it (ulimit -l)";
+	}
+	fprintf(stderr, "%s: io_uring_setup: %s%s%s\n", prog, strerror(errnum),
+		*why ? ": " : "", why);
+	return exit_code;
+}
+
+static void *map_region(int fd, size_t len, off_t what)
+{
+	/* MAP_POPULATE: fault the ring in now, not at the first access. */
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE,
+		       fd, what);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+/*
+ * Three regions, at three magic offsets of the ring's fd:
+ *   IORING_OFF_SQ_RING  head, tail, mask, flags ... and the SQ index array
+ *   IORING_OFF_CQ_RING  head, tail, mask ... and the CQEs themselves
+ *   IORING_OFF_SQES     the array of SQEs the SQ index array points into
+ * Since 5.4 (IORING_FEAT_SINGLE_MMAP) the first two share one mapping.
+ */
+static int map_rings(struct ring *r, const struct io_uring_params *p)
+{
+	bool single = (p->features & IORING_FEAT_SINGLE_MMAP) && !opt.separate_mmaps;
+
+	r->sq_map_len = p->sq_off.array + p->sq_entries * sizeof(unsigned);
+	r->cq_map_len = p->cq_off.cqes + p->cq_entries * sizeof(struct io_uring_cqe);
+	if (single && r->cq_map_len > r->sq_map_len)
+		r->sq_map_len = r->cq_map_len;
+	r->sq_map = map_region(r->fd, r->sq_map_len, IORING_OFF_SQ_RING);
+	if (!r->sq_map)
+		return -1;
+	if (single) {
+		r->cq_map = r->sq_map;
+		r->cq_map_len = 0;        /* nothing extra to unmap */
+	} else {
+		r->cq_map = map_region(r->fd, r->cq_map_len, IORING_OFF_CQ_RING);
+		if (!r->cq_map)
+			return -1;
+	}
+	r->sqe_map_len = p->sq_entries * sizeof(struct io_uring_sqe);
+	r->sqe_map = map_region(r->fd, r->sqe_map_len, IORING_OFF_SQES);
+	if (!r->sqe_map)
+		return -1;
+
+	char *sq = r->sq_map, *cq = r->cq_map;
+	r->sq_head = (_Atomic unsigned *)(sq + p->sq_off.head);
+	r->sq_tail = (_Atomic unsigned *)(sq + p->sq_off.tail);
+	r->sq_mask = *(unsigned *)(sq + p->sq_off.ring_mask);
+	r->sq_entries = *(unsigned *)(sq + p->sq_off.ring_entries);
+	r->sq_array = (unsigned *)(sq + p->sq_off.array);
+	r->sqes = r->sqe_map;
+	r->cq_head = (_Atomic unsigned *)(cq + p->cq_off.head);
+	r->cq_tail = (_Atomic unsigned *)(cq + p->cq_off.tail);
+	r->cq_mask = *(unsigned *)(cq + p->cq_off.ring_mask);
+	r->cq_entries = *(unsigned *)(cq + p->cq_off.ring_entries);
+	r->cqes = (struct io_uring_cqe *)(cq + p->cq_off.cqes);
+	/* Nobody else touches our tail, so it starts from the shared value. */
+	r->sq_local_tail = atomic_load_explicit(r->sq_tail, memory_order_relaxed);
+	return 0;
+}
+
+/* Returns 0, or the exit code to leave with. */
+static int ring_open(struct ring *r, unsigned entries)
+{
+	struct io_uring_params p;
+
+	memset(&p, 0, sizeof(p));
+	memset(r, 0, sizeof(*r));
+	r->fd = sys_io_uring_setup(entries, &p);
+	if (r->fd < 0)
+		return explain_setup_failure(errno);
+	if (!(p.features & IORING_FEAT_RW_CUR_POS)) {
+		fprintf(stderr, "%s: this kernel lacks IORING_FEAT_RW_CUR_POS"
+			" (offset -1 = the file's position), added in Linux 5.6\n", prog);
+		close(r->fd);
+		return 77;
+	}
+	if (map_rings(r, &p) < 0) {
+		fprintf(stderr, "%s: mmap of the rings: %s\n", prog, strerror(errno));
+		return 1;
+	}
+	r->trace = opt.trace;
+	return 0;
+}
+
+static void ring_close(struct ring *r)
+{
+	munmap(r->sqe_map, r->sqe_map_len);
+	if (r->cq_map_len)
+		munmap(r->cq_map, r->cq_map_len);
+	munmap(r->sq_map, r->sq_map_len);
+	close(r->fd);
+}
+
+/* ---- --trace: draw both rings so a student can watch them move. ---- */
+
+static void draw_ring(const char *name, unsigned head, unsigned tail,
+		      unsigned mask, unsigned entries, const char *meaning)
+{
+	char slots[entries + 1];
+
+	/* A slot is busy ('#') when it lies in [head, tail) modulo the ring. */
+	for (unsigned i = 0; i < entries; i++)
+		slots[i] = (i - (head & mask)) % entries < tail - head ? '#' : '.';
+	slots[entries] = '\0';
+	fprintf(stderr, "    %s head %6u  tail %6u  mask %2u  [%s] %u %s\n",
+		name, head, tail, mask, slots, tail - head, meaning);
+}
+
+static void trace_rings(const struct ring *r, const char *step)
+{
+	if (!r->trace)
+		return;
+	unsigned sq_head = atomic_load_explicit(r->sq_head, memory_order_acquire);
+	unsigned cq_head = atomic_load_explicit(r->cq_head, memory_order_relaxed);
+	unsigned cq_tail = atomic_load_explicit(r->cq_tail, memory_order_acquire);
+
+	fprintf(stderr, "%s: %s\n", prog, step);
+	draw_ring("SQ", sq_head, r->sq_local_tail, r->sq_mask, r->sq_entries,
+		  "queued for the kernel");
+	draw_ring("CQ", cq_head, cq_tail, r->cq_mask, r->cq_entries,
+		  "completed, not yet read");
+}
+
+/* ---- Submitting: fill an SQE, then publish it with the SQ tail. ---- */
+
+static struct io_uring_sqe *get_sqe(struct ring *r)
+{
+	/* Acquire: the kernel is done reading the SQEs before the head it shows. */
+	unsigned head = atomic_load_explicit(r->sq_head, memory_order_acquire);
+
+	if (r->sq_local_tail - head >= r->sq_entries)
+		return NULL;      /* full: the caller submits first */
+	unsigned idx = r->sq_local_tail & r->sq_mask;
+	struct io_uring_sqe *sqe = &r->sqes[idx];
+
+	/* A reused SQE keeps old fields the kernel would act on: clear it. */
+	memset(sqe, 0, sizeof(*sqe));
+	r->sq_array[idx] = idx;
+	r->sq_local_tail++;
+	return sqe;
+}
+
+static void queue_rw(struct ring *r, int opcode, int fd, struct iovec *iov,
+		     __u64 offset, __u64 user_data)
+{
+	struct io_uring_sqe *sqe = get_sqe(r);
+
+	/* Callers never queue more than the ring holds between enters. */
+	if (!sqe)
+		abort();
+	sqe->opcode = opcode;
+	sqe->fd = fd;
+	sqe->addr = (unsigned long)iov;
+	sqe->len = 1;             /* one iovec */
+	sqe->off = offset;
+	sqe->user_data = user_data;
+}
+
+/*
+ * Publish every queued SQE and wait until at least `want` CQEs are ready.
+ * Release on the tail: the SQE contents and the array slots written above
+ * become visible to the kernel no later than the new tail does.
+ */
+static int submit_and_wait(struct ring *r, unsigned want)
+{
+	atomic_store_explicit(r->sq_tail, r->sq_local_tail, memory_order_release);
+	trace_rings(r, "queued SQEs, calling io_uring_enter");
+	for (;;) {
+		/* What the kernel has not consumed yet: an EINTR can strike after
+		 * it took some, so ask the ring rather than trusting a count. */
+		unsigned pending = r->sq_local_tail -
+			atomic_load_explicit(r->sq_head, memory_order_acquire);
+		unsigned ready = atomic_load_explicit(r->cq_tail, memory_order_acquire) -
+			atomic_load_explicit(r->cq_head, memory_order_relaxed);
+
+		if (pending == 0 && ready >= want)
+			break;
+		r->enters++;
+		int ret = sys_io_uring_enter(r->fd, pending, want,
+					     IORING_ENTER_GETEVENTS);
+		if (ret < 0 && errno != EINTR)
+			return -errno;
+		if (ret > 0)
+			r->sqes_submitted += ret;
+	}
+	trace_rings(r, "io_uring_enter returned");
+	return 0;
+}
+
+/*
+ * Take every ready CQE: res goes to results[user_data]. The CQE is read
+ * before the head moves past it; the release store of the head then tells
+ * the kernel the slot is free to overwrite.
+ */
+static void reap(struct ring *r, int *results, int *write_result)
+{
+	unsigned head = atomic_load_explicit(r->cq_head, memory_order_relaxed);
+	/* Acquire: the CQE contents are visible once the tail that covers them is. */
+	unsigned tail = atomic_load_explicit(r->cq_tail, memory_order_acquire);
+
+	for (; head != tail; head++) {
+		const struct io_uring_cqe *cqe = &r->cqes[head & r->cq_mask];
+
+		if (cqe->user_data == WRITE_TAG)
+			*write_result = cqe->res;
+		else
+			results[cqe->user_data] = cqe->res;
+		r->cqes_seen++;
+	}
+	/* Release: our reads of the CQEs above complete before the kernel
+	 * may see the slots as free and reuse them. */
+	atomic_store_explicit(r->cq_head, head, memory_order_release);
+	trace_rings(r, "CQEs read, CQ head released");
+}
+
+/* ---- The job: read a file in batches, write it out in order. ---- */
+
+static char buffers[QUEUE_DEPTH][CHUNK];
+
+/*
+ * Where the next write goes. A regular file on stdout is written at offsets
+ * we keep ourselves, and its file position is set once at the end; a pipe
+ * or terminal gets offset -1, "the file's own position". Why not -1 for
+ * all: on Linux 6.18 a write at -1 cut short by RLIMIT_FSIZE reports its
+ * bytes but leaves the position behind, so continuing it would overwrite
+ * what it just wrote (see the README).
+ */
+static off_t out_offset = -1;
+
+static void out_begin(void)
+{
+	out_offset = lseek(STDOUT_FILENO, 0, SEEK_CUR);
+}
+
+static void out_end(void)
+{
+	if (out_offset >= 0)
+		lseek(STDOUT_FILENO, out_offset, SEEK_SET);
+}
+
+/* Write all of buf to stdout through the ring, continuing short writes. */
+static int write_out(struct ring *r, const char *buf, size_t len)
+{
+	while (len > 0) {
+		struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+		int res = -EINTR;
+
+		queue_rw(r, IORING_OP_WRITEV, STDOUT_FILENO, &iov, (__u64)out_offset,
+			 WRITE_TAG);
+		int ret = submit_and_wait(r, 1);
+		if (ret < 0)
+			return ret;
+		reap(r, NULL, &res);
+		if (res == -EINTR || res == -EAGAIN)
+			continue;
+		if (res < 0)
+			return res;
+		buf += res;            /* a short write: go on from where it stopped */
+		len -= res;
+		if (out_offset >= 0)
+			out_offset += res;
+		opt.bytes_out += res;
+	}
+	return 0;
+}
+
+/*
+ * One batch: up to QUEUE_DEPTH reads of consecutive chunks in one
+ * io_uring_enter, then their data written in file order. Returns the bytes
+ * the batch moved, or -errno; *eof is set when a read returned 0. A short
+ * read ends the batch early: the next batch starts exactly where it
+ * stopped, so a read beyond a short one is discarded rather than trusted.
+ */
+static long long read_batch(struct ring *r, int fd, off_t offset, bool seekable,
+			    bool *eof, int *write_err)
+{
+	struct iovec iovs[QUEUE_DEPTH];
+	int results[QUEUE_DEPTH];
+	unsigned n = seekable ? QUEUE_DEPTH : 1;   /* a pipe has no offsets */
+	long long moved = 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		iovs[i] = (struct iovec){ .iov_base = buffers[i], .iov_len = CHUNK };
+		queue_rw(r, IORING_OP_READV, fd, &iovs[i],
+			 seekable ? (__u64)(offset + (off_t)i * CHUNK) : (__u64)-1, i);
+	}
+	int ret = submit_and_wait(r, n);
+	if (ret < 0)
+		return ret;
+	reap(r, results, NULL);
+
+	for (unsigned i = 0; i < n; i++) {
+		int res = results[i];
+		if (res == -EINTR || res == -EAGAIN)
+			break;            /* nothing read here: the next batch retries */
+		if (res < 0)
+			return moved ? moved : res;
+		if (res == 0) {
+			/* Only a read that returns 0 means end of file: st_size is
+			 * not trusted (files under /proc say 0). */
+			*eof = true;
+			break;
+		}
+		*write_err = write_out(r, buffers[i], res);
+		if (*write_err < 0)
+			return moved;
+		moved += res;
+		if (res < CHUNK)
+			break;            /* a short read: continue from here */
+	}
+	return moved;
+}
+
+/* Print one file. Returns 0, or -errno of a read error (write errors
+ * come back through *write_err and end the program). */
+static int cat_fd(struct ring *r, int fd, int *write_err)
+{
+	off_t offset = lseek(fd, 0, SEEK_CUR);
+	bool seekable = offset >= 0;
+	bool saw_eof = false;
+
+	if (!seekable)
+		offset = 0;
+	while (!saw_eof) {
+		long long moved = read_batch(r, fd, offset, seekable, &saw_eof,
+					     write_err);
+		if (*write_err < 0)
+			return 0;
+		if (moved < 0)
+			return (int)moved;
+		offset += moved;
+	}
+	return 0;
+}
+
+/* ---- Command line. ---- */
+
+static void usage(FILE *to)
+{
+	fprintf(to,
+		"usage: %s [--trace] [--stats] [--separate-mmaps] FILE...\n"
+		"Print FILEs (\"-\" is standard input) using only io_uring_setup, mmap\n"
+		"and io_uring_enter: %d reads of %d bytes in flight at a time.\n"
+		"  --trace           draw the SQ and CQ rings on stderr at every step\n"
+		"  --stats           print what was submitted and completed on stderr\n"
+		"  --separate-mmaps  map the CQ ring by itself, as before Linux 5.4\n",
+		prog, QUEUE_DEPTH, CHUNK);
+}
+
+/* Returns the index of the first FILE argument, or -(exit code). */
+static int parse_args(int argc, char **argv)
+{
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (strcmp(a, "--") == 0) {
+			i++;
+			break;
+		} else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+			usage(stdout);
+			return 0;         /* nothing more to do, exit 0 */
+		} else if (strcmp(a, "--trace") == 0) {
+			opt.trace = true;
+		} else if (strcmp(a, "--stats") == 0) {
+			opt.stats = true;
+		} else if (strcmp(a, "--separate-mmaps") == 0) {
+			opt.separate_mmaps = true;
+		} else if (a[0] == '-' && a[1] != '\0') {
+			fprintf(stderr, "%s: unknown option %s\n", prog, a);
+			usage(stderr);
+			return -2;
+		} else {
+			break;
+		}
+	}
+	if (i == argc) {
+		usage(stderr);
+		return -2;
+	}
+	return i;
+}
+
+static int open_input(const char *path)
+{
+	return strcmp(path, "-") == 0 ? STDIN_FILENO : open(path, O_RDONLY);
+}
+
+int main(int argc, char **argv)
+{
+	struct ring ring;
+	int first = parse_args(argc, argv);
+	int status = 0, write_err = 0;
+
+	if (first <= 0)
+		return -first;
+	int ret = ring_open(&ring, QUEUE_DEPTH);
+	if (ret != 0)
+		return ret;
+	out_begin();
+
+	for (int i = first; i < argc && write_err == 0; i++) {
+		int fd = open_input(argv[i]);
+		if (fd < 0) {
+			fprintf(stderr, "%s: %s: %s\n", prog, argv[i], strerror(errno));
+			status = 1;
+			continue;
+		}
+		int err = cat_fd(&ring, fd, &write_err);
+		if (err < 0) {
+			fprintf(stderr, "%s: %s: %s\n", prog, argv[i], strerror(-err));
+			status = 1;
+		}
+		opt.files++;
+		if (fd != STDIN_FILENO)
+			close(fd);
+	}
+	out_end();
+	if (write_err < 0) {
+		fprintf(stderr, "%s: write to stdout: %s\n", prog, strerror(-write_err));
+		status = 1;
+	}
+	if (opt.stats)
+		fprintf(stderr, "%s: %d file(s), %lu SQEs submitted in %lu io_uring_enter"
+			" calls, %lu CQEs reaped, %llu bytes written\n", prog, opt.files,
+			ring.sqes_submitted, ring.enters, ring.cqes_seen, opt.bytes_out);
+	ring_close(&ring);
+	return status;
+}

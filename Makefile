@@ -1,0 +1,46 @@
+# io_uring by example: build, demo, test and measure every lesson.
+#   make              build every lesson          make NN-name    build one lesson
+#   make demo         run each lesson once, narrated
+#   make test         the whole test suite (make check is the same)
+#   make bench        every lesson's measurements, and bench/REPORT.md
+#   make clean
+#   make SANITIZE=1 test    the same tests on ASan+UBSan builds
+# CFLAGS and CC given here reach every lesson's Makefile.
+
+LESSONS := $(sort $(patsubst %/,%,$(dir $(wildcard [0-9][0-9]-*/Makefile))))
+TESTS    = $(wildcard $(addsuffix /tests/*.bats,$(LESSONS))) $(wildcard tests/*.bats)
+PROVE_FLAGS ?=
+
+all: $(LESSONS)
+
+$(LESSONS): setup-build
+	@$(MAKE) -C $@
+
+setup-build:
+	@tools/setup-deps build
+setup-test:
+	@tools/setup-deps test
+setup-bench:
+	@tools/setup-deps bench
+
+tools-for-tests: setup-test
+	@$(MAKE) -s -C tests
+
+demo: setup-build
+	@for l in $(LESSONS); do \
+		$(MAKE) -s -C $$l all >/dev/null || exit 1; \
+		echo; echo "=== $$l"; \
+		$(MAKE) -s --no-print-directory -C $$l demo || exit 1; \
+	done
+
+test check: tools-for-tests $(LESSONS)
+	@prove $(PROVE_FLAGS) --exec 'bats --tap' $(TESTS)
+
+bench: setup-bench $(LESSONS)
+	@tools/bench-report $(LESSONS)
+
+clean:
+	@for l in $(LESSONS) tests; do $(MAKE) -s -C $$l clean; done
+	rm -rf bench/build
+
+.PHONY: all demo test check bench clean setup-build setup-test setup-bench tools-for-tests $(LESSONS)
