@@ -1,0 +1,634 @@
+/*
+ * cp-linked: copy a file through linked read->write pairs on one io_uring.
+ *
+ * What it shows: each block of the copy is two SQEs, a read and a write,
+ * joined with IOSQE_IO_LINK so the kernel starts the write only when the read
+ * has completed, without waking this process in between. Many pairs are in
+ * flight at once. A link is all or nothing: a short read "fails" the chain and
+ * its write completes with -ECANCELED, so the program resubmits the rest of
+ * the block (and submits it: a known example forgets to and hangs). A short
+ * write at the tail of a chain is continued. --splice moves each block
+ * through a pipe with two linked splices, so the bytes never enter this
+ * process; --direct bypasses the page cache with O_DIRECT, where queue depth
+ * pays off because there is real waiting to overlap.
+ *
+ * Why it matters: links are how io_uring runs a dependent sequence without a
+ * round trip to user space, and the cases where a chain breaks are where the
+ * published examples go wrong (see README.md).
+ *
+ * Usage:    cp-linked [-v] [-q DEPTH] [-b BLOCKSIZE] [--splice|--direct] SRC DST
+ * Build:    cc -std=gnu11 -Wall -Wextra -O2 -o cp-linked cp-linked.c -luring
+ * Requires: Linux 5.6 (IORING_OP_READ/WRITE, the opcode probe; links since
+ *           5.3), 5.7 for --splice (IORING_OP_SPLICE); liburing 2.0 or newer.
+ * Leaves out: registered buffers and files, fsync at the end (both are
+ *           exercises), copy_file_range, reflinks, metadata (mode, times).
+ */
+#define _GNU_SOURCE	/* O_DIRECT, pipe2, F_SETPIPE_SZ */
+#include <err.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <liburing.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+enum mode { MODE_RW, MODE_SPLICE, MODE_DIRECT };
+
+#define DEFAULT_DEPTH 16
+#define DEFAULT_BLOCK (128 * 1024)
+#define DIRECT_ALIGN  4096	/* O_DIRECT: offsets, lengths, buffers */
+
+/*
+ * One block of the copy, [off, off + len). got counts bytes read (or
+ * spliced into the slot's pipe), put counts bytes written (or spliced out).
+ * A slot acts only when inflight is 0: its read and write CQEs may arrive in
+ * either order, and deciding on one alone would race the other.
+ */
+struct slot {
+	off_t off;
+	size_t len;
+	size_t got, put;
+	size_t rfrom, wfrom, wlen;	/* what the SQEs in flight asked for */
+	bool linked;		/* a full read is expected: link the write to it */
+	bool probe;		/* a block past the size fstat gave us */
+	bool eof;		/* a read made no progress: the source ends here */
+	bool busy;
+	int inflight;		/* SQEs of this slot whose CQE we have not seen */
+	unsigned char *buf;	/* read/write and direct modes */
+	int pipe[2];		/* splice mode: the block's bytes wait here */
+};
+
+struct stats {
+	unsigned long blocks, pairs, lone_reads, lone_writes, enters, cqes;
+	unsigned long short_reads, short_writes, cancelled;
+};
+
+struct copy {
+	struct io_uring ring;
+	enum mode mode;
+	unsigned depth;
+	size_t block, align;
+	bool verbose;
+	const char *src_name, *dst_name;
+	int src, dst;
+	bool src_seekable, dst_seekable, dst_regular;
+	off_t size;		/* source size at the start */
+	off_t next;		/* where the next new block starts */
+	off_t seg_end;		/* end of the current data segment (holes skipped) */
+	off_t eof;		/* lowest offset where the source ended, -1: not yet */
+	bool probing;		/* a probe block is in flight */
+	int inflight;
+	int error;		/* first errno that stopped the copy */
+	const char *error_name;
+	struct slot *slots;
+	unsigned char *bufs;
+	struct stats st;
+};
+
+static const char *prog = "cp-linked";
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: %s [-v] [-q DEPTH] [-b BLOCKSIZE] [--splice|--direct] SRC DST\n"
+		"Copy SRC to DST through linked read->write pairs on one io_uring.\n"
+		"  -q DEPTH      pairs in flight (default %d)\n"
+		"  -b BLOCKSIZE  bytes per pair, k or M suffix allowed (default 128k)\n"
+		"  --splice      splice SRC->pipe->DST: the data never enters this process\n"
+		"  --direct      O_DIRECT on both files (BLOCKSIZE a multiple of %d)\n"
+		"  -v            print what was submitted and completed, on stderr\n"
+		"  -h, --help    this help\n",
+		prog, DEFAULT_DEPTH, DIRECT_ALIGN);
+}
+
+static size_t parse_size(const char *s, size_t max)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (*end == 'k' || *end == 'K')
+		v <<= 10, end++;
+	else if (*end == 'm' || *end == 'M')
+		v <<= 20, end++;
+	if (errno || end == s || *end || v == 0 || v > max) {
+		fprintf(stderr, "%s: bad number '%s' (1..%zu)\n", prog, s, max);
+		usage(stderr);
+		exit(2);
+	}
+	return (size_t)v;
+}
+
+static void parse_args(struct copy *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "splice", no_argument, NULL, 's' },
+		{ "direct", no_argument, NULL, 'd' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	int opt;
+
+	c->depth = DEFAULT_DEPTH;
+	c->block = DEFAULT_BLOCK;
+	while ((opt = getopt_long(argc, argv, "vq:b:h", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'v': c->verbose = true; break;
+		case 'q': c->depth = (unsigned)parse_size(optarg, 4096); break;
+		case 'b': c->block = parse_size(optarg, 64 << 20); break;
+		case 's':
+		case 'd':
+			if (c->mode != MODE_RW) {
+				fprintf(stderr, "%s: --splice and --direct exclude each other\n", prog);
+				exit(2);
+			}
+			c->mode = opt == 's' ? MODE_SPLICE : MODE_DIRECT;
+			break;
+		case 'h': usage(stdout); exit(0);
+		default: usage(stderr); exit(2);
+		}
+	}
+	if (argc - optind != 2) {
+		usage(stderr);
+		exit(2);
+	}
+	if (c->mode == MODE_DIRECT && c->block % DIRECT_ALIGN) {
+		fprintf(stderr, "%s: --direct needs -b to be a multiple of %d\n", prog, DIRECT_ALIGN);
+		exit(2);
+	}
+	c->src_name = argv[optind];
+	c->dst_name = argv[optind + 1];
+}
+
+/*
+ * The ring comes first, before any file is opened: where io_uring is
+ * blocked we exit 77 without having created or truncated DST.
+ */
+static void setup_ring(struct copy *c)
+{
+	/* Each slot has at most two SQEs outstanding, so the SQ never fills. */
+	int ret = io_uring_queue_init(2 * c->depth, &c->ring, 0);
+	if (ret == -EPERM || ret == -ENOSYS) {
+		fprintf(stderr, "%s: io_uring_queue_init: %s: io_uring is %s\n", prog,
+			strerror(-ret), ret == -EPERM ?
+			"blocked here (a container's seccomp profile, or the kernel.io_uring_disabled sysctl)" :
+			"missing (it needs Linux 5.1, or a sandbox hides it)");
+		exit(77);
+	}
+	if (ret < 0)
+		errx(1, "io_uring_queue_init: %s", strerror(-ret));	/* -errno, errno untouched */
+
+	struct io_uring_probe *p = io_uring_get_probe_ring(&c->ring);
+	if (!p) {
+		fprintf(stderr, "%s: io_uring opcode probe failed: needs Linux 5.6\n", prog);
+		exit(77);
+	}
+	bool rw = io_uring_opcode_supported(p, IORING_OP_READ) &&
+		  io_uring_opcode_supported(p, IORING_OP_WRITE);
+	bool splice = io_uring_opcode_supported(p, IORING_OP_SPLICE);
+	io_uring_free_probe(p);
+	if (!rw) {
+		fprintf(stderr, "%s: IORING_OP_READ/WRITE not supported: needs Linux 5.6\n", prog);
+		exit(77);
+	}
+	if (c->mode == MODE_SPLICE && !splice) {
+		fprintf(stderr, "%s: IORING_OP_SPLICE not supported: needs Linux 5.7\n", prog);
+		exit(77);
+	}
+}
+
+static bool seekable(int fd)
+{
+	return lseek(fd, 0, SEEK_CUR) != (off_t)-1;
+}
+
+/*
+ * --direct: turn O_DIRECT on with fcntl after the open, so that a file
+ * system without direct I/O (procfs, sysfs, character devices) is told
+ * apart from every other open error. Our choice when it refuses: say so and
+ * copy that side through the page cache.
+ */
+static void try_direct(struct copy *c, int fd, const char *name)
+{
+	int fl = fcntl(fd, F_GETFL);
+	if (fl == -1)
+		err(1, "%s", name);
+	if (fcntl(fd, F_SETFL, fl | O_DIRECT) == -1) {
+		if (errno != EINVAL)
+			err(1, "%s: O_DIRECT", name);
+		fprintf(stderr, "%s: %s: O_DIRECT refused by its file system, "
+			"copying it through the page cache\n", prog, name);
+	}
+	c->align = DIRECT_ALIGN;	/* offsets and lengths stay aligned either way */
+}
+
+static void open_src(struct copy *c, struct stat *st)
+{
+	c->src = open(c->src_name, O_RDONLY | O_CLOEXEC);
+	if (c->src == -1)
+		err(1, "%s", c->src_name);
+	if (fstat(c->src, st) == -1)
+		err(1, "%s", c->src_name);
+	if (S_ISDIR(st->st_mode))
+		errx(1, "%s: %s", c->src_name, strerror(EISDIR));
+	c->src_seekable = seekable(c->src);
+	if (S_ISREG(st->st_mode))
+		c->size = st->st_size;	/* sets the last block's length */
+	else if (S_ISBLK(st->st_mode))
+		c->size = lseek(c->src, 0, SEEK_END);
+	else
+		c->size = 0;	/* unknown: every block is a probe */
+	if (c->mode == MODE_DIRECT)
+		try_direct(c, c->src, c->src_name);
+}
+
+/*
+ * DST is opened without O_TRUNC: we must see whether it is SRC itself
+ * (same device and inode, through a symlink or a hard link too) before
+ * destroying anything. Only then is it truncated.
+ */
+static void open_dst(struct copy *c, const struct stat *src_st)
+{
+	struct stat st;
+
+	c->dst = open(c->dst_name, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	if (c->dst == -1)
+		err(1, "%s", c->dst_name);
+	if (fstat(c->dst, &st) == -1)
+		err(1, "%s", c->dst_name);
+	if (st.st_dev == src_st->st_dev && st.st_ino == src_st->st_ino)
+		errx(1, "'%s' and '%s' are the same file", c->src_name, c->dst_name);
+	c->dst_regular = S_ISREG(st.st_mode);
+	if (c->dst_regular && ftruncate(c->dst, 0) == -1)
+		err(1, "%s", c->dst_name);
+	c->dst_seekable = seekable(c->dst);
+	if (c->mode == MODE_DIRECT)
+		try_direct(c, c->dst, c->dst_name);
+}
+
+/*
+ * A pipe or a FIFO has no offsets: two reads in flight on it would race
+ * for the data, and two writes would interleave. One pair at a time then.
+ */
+static void setup_slots(struct copy *c)
+{
+	if (!c->src_seekable || !c->dst_seekable)
+		c->depth = 1;
+	c->slots = calloc(c->depth, sizeof(*c->slots));
+	if (!c->slots)
+		err(1, "calloc");
+	if (c->mode != MODE_SPLICE) {
+		/* One allocation for all blocks, reused: no malloc per block. */
+		int ret = posix_memalign((void **)&c->bufs, DIRECT_ALIGN, c->depth * c->block);
+		if (ret)
+			errx(1, "posix_memalign: %s", strerror(ret));
+	}
+	for (unsigned i = 0; i < c->depth; i++) {
+		struct slot *s = &c->slots[i];
+		s->pipe[0] = s->pipe[1] = -1;
+		if (c->mode != MODE_SPLICE) {
+			s->buf = c->bufs + (size_t)i * c->block;
+			continue;
+		}
+		if (pipe2(s->pipe, O_CLOEXEC) == -1)
+			err(1, "pipe2");
+		/* The pipe must hold a whole block, plus a page for a block
+		 * that starts in the middle of one. */
+		if (fcntl(s->pipe[1], F_SETPIPE_SZ, (int)(c->block + 4096)) == -1)
+			err(1, "-b %zu: pipe of that size (see /proc/sys/fs/pipe-max-size)",
+			    c->block);
+	}
+	c->eof = -1;
+}
+
+static size_t align_up(struct copy *c, size_t n)
+{
+	return (n + c->align - 1) / c->align * c->align;
+}
+
+/*
+ * Skip holes: SEEK_DATA/SEEK_HOLE find the next data segment, so a sparse
+ * source stays sparse and a mostly empty 5 GiB file copies in a blink.
+ */
+static void next_segment(struct copy *c)
+{
+	off_t d = lseek(c->src, c->next, SEEK_DATA);
+	off_t h = d < 0 ? -1 : lseek(c->src, d, SEEK_HOLE);
+	if (d < 0 && errno == ENXIO) {
+		/* No data at or past next: the file shrank. Probe from here. */
+		c->size = c->next;
+		return;
+	}
+	if (d < 0 || h < 0) {		/* no SEEK_DATA here: all data */
+		d = c->next;
+		h = c->size;
+	}
+	d -= d % (off_t)c->align;
+	if (h < c->size)
+		h = (off_t)align_up(c, (size_t)h);
+	c->next = d;
+	c->seg_end = h < c->size ? h : c->size;
+}
+
+/* Give an idle slot the next block of the source, or return false. */
+static bool next_block(struct copy *c, struct slot *s)
+{
+	if (c->error || c->eof >= 0)
+		return false;
+	if (c->src_seekable && c->next < c->size && c->next >= c->seg_end)
+		next_segment(c);
+	s->off = c->next;
+	s->got = s->put = 0;
+	s->linked = s->probe = s->eof = false;
+	if (!c->src_seekable) {
+		/* A stream: no size, no offsets; expect full blocks. */
+		s->len = c->block;
+		s->linked = true;
+	} else if (c->next < c->size) {
+		size_t room = (size_t)(c->seg_end - c->next);
+		s->len = room < c->block ? room : c->block;
+		/* The tail is a full read of its fstat length, except with
+		 * O_DIRECT, which must ask for an aligned length and so gets
+		 * a short read at the end of file: don't link that one. */
+		s->linked = s->len % c->align == 0;
+		s->len = align_up(c, s->len);
+	} else {
+		/* Past the size fstat gave: one probe at a time, until a
+		 * read finds end of file. The source may have grown. */
+		if (c->probing)
+			return false;
+		c->probing = s->probe = true;
+		s->len = c->block;
+	}
+	c->next += (off_t)s->len;
+	s->busy = true;
+	c->st.blocks++;
+	return true;
+}
+
+/* Where a read or write of this slot goes: -1 on a stream. */
+static off_t src_pos(struct copy *c, struct slot *s, size_t at)
+{
+	return c->src_seekable ? s->off + (off_t)at : -1;
+}
+
+static off_t dst_pos(struct copy *c, struct slot *s, size_t at)
+{
+	return c->dst_seekable ? s->off + (off_t)at : -1;
+}
+
+static struct io_uring_sqe *get_sqe(struct copy *c)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&c->ring);
+	if (!sqe)
+		errx(1, "io_uring_get_sqe: submission queue full");	/* cannot happen: 2 per slot */
+	c->inflight++;
+	return sqe;
+}
+
+static void prep_read(struct copy *c, struct slot *s, struct io_uring_sqe *sqe)
+{
+	size_t n = s->len - s->rfrom;
+	if (c->mode == MODE_SPLICE)
+		io_uring_prep_splice(sqe, c->src, src_pos(c, s, s->rfrom),
+				     s->pipe[1], -1, (unsigned)n, 0);
+	else
+		io_uring_prep_read(sqe, c->src, s->buf + s->rfrom, (unsigned)n,
+				   (uint64_t)src_pos(c, s, s->rfrom));
+	io_uring_sqe_set_data64(sqe, (uint64_t)(s - c->slots) << 1);
+	s->inflight++;
+}
+
+static void prep_write(struct copy *c, struct slot *s, struct io_uring_sqe *sqe)
+{
+	if (c->mode == MODE_SPLICE)
+		io_uring_prep_splice(sqe, s->pipe[0], -1, c->dst,
+				     dst_pos(c, s, s->wfrom), (unsigned)s->wlen, 0);
+	else
+		io_uring_prep_write(sqe, c->dst, s->buf + s->wfrom, (unsigned)s->wlen,
+				    (uint64_t)dst_pos(c, s, s->wfrom));
+	io_uring_sqe_set_data64(sqe, (uint64_t)(s - c->slots) << 1 | 1);
+	s->inflight++;
+}
+
+/*
+ * Read what the block still lacks. If the block is expected full, link the
+ * write of everything not yet written to it: the kernel runs the write when
+ * the read completes in full, and cancels it (-ECANCELED) if it comes up
+ * short. With O_DIRECT a continuation restarts at an aligned offset.
+ */
+static void submit_read(struct copy *c, struct slot *s)
+{
+	s->rfrom = s->got - s->got % c->align;
+	if (!s->linked) {
+		prep_read(c, s, get_sqe(c));
+		c->st.lone_reads++;
+		return;
+	}
+	s->wfrom = s->put - s->put % c->align;
+	s->wlen = s->len - s->wfrom;
+	struct io_uring_sqe *r = get_sqe(c), *w = get_sqe(c);
+	prep_read(c, s, r);
+	io_uring_sqe_set_flags(r, IOSQE_IO_LINK);
+	prep_write(c, s, w);
+	c->st.pairs++;
+}
+
+/* Write what was read but not yet written: after a broken chain, or the
+ * rest of a short write. O_DIRECT writes whole aligned blocks, zero padded;
+ * the final ftruncate cuts the padding off. */
+static void submit_write(struct copy *c, struct slot *s)
+{
+	s->wfrom = s->put - s->put % c->align;
+	s->wlen = align_up(c, s->got) - s->wfrom;
+	if (s->buf && s->wlen > s->got - s->wfrom)
+		memset(s->buf + s->got, 0, s->wfrom + s->wlen - s->got);
+	prep_write(c, s, get_sqe(c));
+	c->st.lone_writes++;
+}
+
+static void note_eof(struct copy *c, off_t at)
+{
+	if (c->eof < 0 || at < c->eof)
+		c->eof = at;
+}
+
+/* Called when a slot has nothing in flight: decide its next step. */
+static void step(struct copy *c, struct slot *s)
+{
+	while (!c->error) {
+		if (!s->busy && !next_block(c, s))
+			return;
+		if (!s->eof && s->got < s->len) {
+			submit_read(c, s);
+			return;
+		}
+		if (s->put < s->got) {
+			submit_write(c, s);
+			return;
+		}
+		if (s->eof)
+			note_eof(c, s->off + (off_t)s->got);
+		if (s->probe)
+			c->probing = false;
+		s->busy = false;	/* block done: loop for the next one */
+	}
+}
+
+static void fail(struct copy *c, int errnum, const char *name)
+{
+	if (!c->error) {
+		c->error = errnum;
+		c->error_name = name;
+	}
+}
+
+static void on_read(struct copy *c, struct slot *s, int res)
+{
+	if (res == -EINTR || res == -EAGAIN)
+		return;		/* step() asks again */
+	if (res < 0) {
+		fail(c, -res, c->src_name);
+		return;
+	}
+	size_t now = s->rfrom + (size_t)res;
+	if (now < s->len)
+		c->st.short_reads++;
+	if (now <= s->got)	/* no progress: end of file */
+		s->eof = true;
+	s->got = now;
+}
+
+static void on_write(struct copy *c, struct slot *s, int res)
+{
+	if (res == -ECANCELED) {	/* its read came up short: never ran */
+		c->st.cancelled++;
+		return;
+	}
+	if (res == -EINTR || res == -EAGAIN)
+		return;
+	if (res <= 0) {
+		fail(c, res ? -res : EIO, c->dst_name);
+		return;
+	}
+	if ((size_t)res < s->wlen)
+		c->st.short_writes++;
+	s->put = s->wfrom + (size_t)res;
+}
+
+static void on_cqe(struct copy *c, const struct io_uring_cqe *cqe)
+{
+	uint64_t ud = io_uring_cqe_get_data64(cqe);
+	struct slot *s = &c->slots[ud >> 1];
+
+	c->st.cqes++;
+	c->inflight--;
+	if (ud & 1)
+		on_write(c, s, cqe->res);
+	else
+		on_read(c, s, cqe->res);
+	if (--s->inflight == 0)
+		step(c, s);
+}
+
+/*
+ * The loop: one io_uring_enter both submits every SQE prepared since the
+ * last one and waits for at least one CQE; then all CQEs that are there are
+ * handled, and each may prepare new SQEs. After an error nothing new is
+ * started, but we still wait for what is in flight: the kernel may be
+ * writing into our buffers.
+ */
+static void run(struct copy *c)
+{
+	for (unsigned i = 0; i < c->depth; i++)
+		step(c, &c->slots[i]);
+	while (c->inflight > 0) {
+		int ret = io_uring_submit_and_wait(&c->ring, 1);
+		c->st.enters++;
+		if (ret < 0 && ret != -EINTR)
+			errx(1, "io_uring_submit_and_wait: %s", strerror(-ret));
+
+		struct io_uring_cqe *cqe;
+		unsigned head, n = 0;
+		io_uring_for_each_cqe(&c->ring, head, cqe) {
+			on_cqe(c, cqe);
+			n++;
+		}
+		io_uring_cq_advance(&c->ring, n);
+	}
+}
+
+/* DST gets exactly the bytes before the end of file we found: this cuts
+ * off O_DIRECT padding and blocks read past an end that moved, and sets
+ * the size of a source that ends in a hole. */
+static void finish(struct copy *c)
+{
+	struct stat st;
+
+	if (!c->dst_regular)
+		return;
+	if (fstat(c->dst, &st) == -1)
+		err(1, "%s", c->dst_name);
+	if (st.st_size != c->eof && ftruncate(c->dst, c->eof) == -1)
+		err(1, "%s", c->dst_name);
+}
+
+static void report(const struct copy *c)
+{
+	static const char *names[] = { "read/write", "splice", "direct" };
+	const struct stats *t = &c->st;
+
+	fprintf(stderr, "%s: %s mode, %u pair%s of %zu bytes in flight at most\n",
+		prog, names[c->mode], c->depth, c->depth == 1 ? "" : "s", c->block);
+	fprintf(stderr, "%s: submitted %lu linked pairs, %lu lone reads, %lu lone writes "
+		"in %lu io_uring_enter calls\n",
+		prog, t->pairs, t->lone_reads, t->lone_writes, t->enters);
+	fprintf(stderr, "%s: %lu CQEs: %lu short reads, %lu short writes, %lu -ECANCELED\n",
+		prog, t->cqes, t->short_reads, t->short_writes, t->cancelled);
+	if (!c->error)
+		fprintf(stderr, "%s: copied %lld bytes in %lu blocks\n",
+			prog, (long long)c->eof, t->blocks);
+}
+
+int main(int argc, char **argv)
+{
+	struct copy c = { .align = 1, .src = -1, .dst = -1 };
+	struct stat src_st;
+
+	parse_args(&c, argc, argv);
+	/* Past RLIMIT_FSIZE a write must fail with EFBIG, not kill us. */
+	signal(SIGXFSZ, SIG_IGN);
+	setup_ring(&c);
+	open_src(&c, &src_st);
+	open_dst(&c, &src_st);
+	setup_slots(&c);
+
+	run(&c);
+	if (!c.error && c.eof < 0)
+		fail(&c, EIO, c.src_name);	/* cannot happen: we stop only at EOF */
+	if (!c.error)
+		finish(&c);
+	if (c.verbose)
+		report(&c);
+	if (c.error)
+		errx(1, "%s: %s", c.error_name, strerror(c.error));
+	if (close(c.dst) == -1)		/* NFS, for one, reports write errors here */
+		err(1, "%s", c.dst_name);
+
+	for (unsigned i = 0; i < c.depth; i++) {
+		if (c.slots[i].pipe[0] != -1) {
+			close(c.slots[i].pipe[0]);
+			close(c.slots[i].pipe[1]);
+		}
+	}
+	free(c.slots);
+	free(c.bufs);
+	close(c.src);
+	io_uring_queue_exit(&c.ring);
+	return 0;
+}
