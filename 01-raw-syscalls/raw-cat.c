@@ -31,7 +31,7 @@
 #include <linux/io_uring.h>
 
 #define QUEUE_DEPTH 8           /* reads in flight at once */
-#define CHUNK (16 * 1024)       /* bytes per read */
+#define CHUNK (32 * 1024)       /* bytes per read */
 #define WRITE_TAG UINT64_MAX    /* user_data of the write; reads use their slot */
 
 static const char *prog = "raw-cat";
@@ -257,7 +257,7 @@ static struct io_uring_sqe *get_sqe(struct ring *r)
 }
 
 static void queue_rw(struct ring *r, int opcode, int fd, struct iovec *iov,
-		     __u64 offset, __u64 user_data)
+		     unsigned nr_iovs, __u64 offset, __u64 user_data)
 {
 	struct io_uring_sqe *sqe = get_sqe(r);
 
@@ -267,7 +267,7 @@ static void queue_rw(struct ring *r, int opcode, int fd, struct iovec *iov,
 	sqe->opcode = opcode;
 	sqe->fd = fd;
 	sqe->addr = (unsigned long)iov;
-	sqe->len = 1;             /* one iovec */
+	sqe->len = nr_iovs;       /* for READV/WRITEV, len counts iovecs */
 	sqe->off = offset;
 	sqe->user_data = user_data;
 }
@@ -354,15 +354,17 @@ static void out_end(void)
 		lseek(STDOUT_FILENO, out_offset, SEEK_SET);
 }
 
-/* Write all of buf to stdout through the ring, continuing short writes. */
-static int write_out(struct ring *r, const char *buf, size_t len)
+/*
+ * Write the iovecs to stdout with one WRITEV per io_uring_enter, continuing
+ * a short write from the exact byte where it stopped.
+ */
+static int write_out(struct ring *r, struct iovec *iov, unsigned cnt)
 {
-	while (len > 0) {
-		struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+	while (cnt > 0) {
 		int res = -EINTR;
 
-		queue_rw(r, IORING_OP_WRITEV, STDOUT_FILENO, &iov, (__u64)out_offset,
-			 WRITE_TAG);
+		queue_rw(r, IORING_OP_WRITEV, STDOUT_FILENO, iov, cnt,
+			 (__u64)out_offset, WRITE_TAG);
 		int ret = submit_and_wait(r, 1);
 		if (ret < 0)
 			return ret;
@@ -371,21 +373,31 @@ static int write_out(struct ring *r, const char *buf, size_t len)
 			continue;
 		if (res < 0)
 			return res;
-		buf += res;            /* a short write: go on from where it stopped */
-		len -= res;
 		if (out_offset >= 0)
 			out_offset += res;
 		opt.bytes_out += res;
+		/* Skip the iovecs that went out whole, trim the one cut short. */
+		size_t done = (size_t)res;
+		while (cnt > 0 && done >= iov->iov_len) {
+			done -= iov->iov_len;
+			iov++;
+			cnt--;
+		}
+		if (cnt > 0) {
+			iov->iov_base = (char *)iov->iov_base + done;
+			iov->iov_len -= done;
+		}
 	}
 	return 0;
 }
 
 /*
  * One batch: up to QUEUE_DEPTH reads of consecutive chunks in one
- * io_uring_enter, then their data written in file order. Returns the bytes
- * the batch moved, or -errno; *eof is set when a read returned 0. A short
- * read ends the batch early: the next batch starts exactly where it
- * stopped, so a read beyond a short one is discarded rather than trusted.
+ * io_uring_enter, then one WRITEV of their data, in file order, in the
+ * next. Returns the bytes the batch moved, or -errno; *eof is set when a
+ * read returned 0. A short read ends the batch early: the next batch starts
+ * exactly where it stopped, so a read beyond a short one is discarded
+ * rather than trusted.
  */
 static long long read_batch(struct ring *r, int fd, off_t offset, bool seekable,
 			    bool *eof, int *write_err)
@@ -393,11 +405,13 @@ static long long read_batch(struct ring *r, int fd, off_t offset, bool seekable,
 	struct iovec iovs[QUEUE_DEPTH];
 	int results[QUEUE_DEPTH];
 	unsigned n = seekable ? QUEUE_DEPTH : 1;   /* a pipe has no offsets */
+	unsigned ready = 0;                         /* chunks to write, in order */
 	long long moved = 0;
+	int read_err = 0;
 
 	for (unsigned i = 0; i < n; i++) {
 		iovs[i] = (struct iovec){ .iov_base = buffers[i], .iov_len = CHUNK };
-		queue_rw(r, IORING_OP_READV, fd, &iovs[i],
+		queue_rw(r, IORING_OP_READV, fd, &iovs[i], 1,
 			 seekable ? (__u64)(offset + (off_t)i * CHUNK) : (__u64)-1, i);
 	}
 	int ret = submit_and_wait(r, n);
@@ -407,24 +421,22 @@ static long long read_batch(struct ring *r, int fd, off_t offset, bool seekable,
 
 	for (unsigned i = 0; i < n; i++) {
 		int res = results[i];
-		if (res == -EINTR || res == -EAGAIN)
-			break;            /* nothing read here: the next batch retries */
-		if (res < 0)
-			return moved ? moved : res;
-		if (res == 0) {
-			/* Only a read that returns 0 means end of file: st_size is
-			 * not trusted (files under /proc say 0). */
-			*eof = true;
-			break;
-		}
-		*write_err = write_out(r, buffers[i], res);
-		if (*write_err < 0)
-			return moved;
+		if (res == 0)
+			*eof = true;      /* only a read of 0 bytes means end of file:
+					   * st_size is not trusted (/proc says 0) */
+		else if (res < 0 && res != -EINTR && res != -EAGAIN)
+			read_err = res;
+		if (res <= 0)
+			break;            /* EINTR/EAGAIN: the next batch retries here */
+		iovs[ready++].iov_len = (size_t)res;
 		moved += res;
 		if (res < CHUNK)
 			break;            /* a short read: continue from here */
 	}
-	return moved;
+	if (ready > 0)
+		*write_err = write_out(r, iovs, ready);
+	/* An error after some data: write the data, report it next batch. */
+	return moved > 0 ? moved : read_err;
 }
 
 /* Print one file. Returns 0, or -errno of a read error (write errors
