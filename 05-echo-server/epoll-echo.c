@@ -1,0 +1,433 @@
+/*
+ * epoll-echo: the lesson's TCP echo server on the readiness model.
+ *
+ * The twin of echo-server.c, built the way servers were built before
+ * io_uring: non-blocking sockets and level-triggered epoll. epoll only says
+ * "this socket is ready"; the program then makes the read and the write
+ * itself, one syscall each. For M ready sockets that is 1 epoll_wait plus
+ * M reads plus M writes, where echo-server makes one io_uring_enter.
+ *
+ * The readiness model has one real advantage, and this server keeps it:
+ * nothing is read until data is there, so one shared buffer serves every
+ * connection. A connection owns memory only while the peer is slow to take
+ * its echo (a short write): the rest waits in a buffer of its own.
+ *
+ * Usage:    epoll-echo [-p PORT]
+ * Build:    cc -std=gnu11 -Wall -Wextra -O2 -o epoll-echo epoll-echo.c
+ * Requires: Linux 2.6.28 (epoll_create1, accept4, signalfd).
+ * Leaves out: IPv6, edge-triggered mode (10-15% slower here, see README),
+ *             more than one thread.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE     /* accept4 */
+#endif
+#include <err.h>
+#include <errno.h>
+#include <getopt.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define PROG "epoll-echo"
+#define BUF_SIZE 16384   /* the one read buffer all connections share */
+#define MAX_EVENTS 512
+#define PAUSE_MS 100     /* after EMFILE, try accept again this often */
+
+/* The two fds that are not connections get tokens no connection can have. */
+#define TOKEN_LISTEN UINT64_MAX
+#define TOKEN_SIGNAL (UINT64_MAX - 1)
+
+/* A connection, found through the table below by its fd. */
+struct conn {
+	int fd;
+	char *pending;          /* echo bytes the peer has not taken yet */
+	size_t len, off;        /* pending[off..len) still to write */
+};
+
+/*
+ * Slot fd of the table. gen counts the connections that have used this fd;
+ * the epoll token carries it too, so an event read in the same epoll_wait
+ * batch as the close of its connection cannot act on a new connection that
+ * got the same fd number from accept a moment later.
+ */
+struct slot {
+	struct conn *c;
+	uint32_t gen;
+};
+
+static struct {
+	int ep, lfd, sfd;
+	struct slot *slots;
+	size_t nslots;
+	bool paused;            /* accept stopped by EMFILE */
+	bool quit;
+} S = { .ep = -1, .lfd = -1, .sfd = -1 };
+
+static struct {
+	unsigned long long accepted, closed, resets, bytes, reads, writes,
+		short_writes, waits, pauses, stale;
+} count;
+
+static unsigned char rbuf[BUF_SIZE];
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: " PROG " [-p PORT]\n"
+		"  TCP echo server on 127.0.0.1 with epoll (PORT 0, the default,\n"
+		"  picks a free port). SIGINT or SIGTERM stops it.\n");
+}
+
+static uint64_t token(int fd, uint32_t gen)
+{
+	return (uint64_t)gen << 32 | (uint32_t)fd;
+}
+
+static void watch(int op, int fd, uint32_t events, uint64_t tok)
+{
+	struct epoll_event ev = { .events = events, .data.u64 = tok };
+	if (epoll_ctl(S.ep, op, fd, &ev) < 0)
+		err(1, "epoll_ctl");
+}
+
+/* ---- setting up ---- */
+
+static int listen_on(unsigned port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		err(1, "socket");
+	int one = 1;
+	/* Let a restarted server bind while old connections sit in TIME_WAIT;
+	 * a live listener on the port still makes bind fail. */
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0)
+		err(1, "bind 127.0.0.1:%u", port);
+	if (listen(fd, SOMAXCONN) < 0)
+		err(1, "listen");
+	socklen_t len = sizeof(a);
+	if (getsockname(fd, (struct sockaddr *)&a, &len) < 0)
+		err(1, "getsockname");
+	printf("listening on 127.0.0.1:%u\n", ntohs(a.sin_port));
+	fflush(stdout);
+	return fd;
+}
+
+/* SIGINT and SIGTERM arrive as readable data on a descriptor, so the
+ * event loop sees them like any other event. */
+static int signals_as_fd(void)
+{
+	sigset_t mask;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+		err(1, "sigprocmask");
+	int fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (fd < 0)
+		err(1, "signalfd");
+	return fd;
+}
+
+/* Many connections need more than the usual 1024 descriptors. */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+/* ---- connections ---- */
+
+static struct slot *slot_for(int fd)
+{
+	if ((size_t)fd >= S.nslots) {
+		size_t n = S.nslots ? S.nslots : 64;
+		while (n <= (size_t)fd)
+			n *= 2;
+		struct slot *s = realloc(S.slots, n * sizeof(*s));
+		if (!s)
+			err(1, "realloc");
+		memset(s + S.nslots, 0, (n - S.nslots) * sizeof(*s));
+		S.slots = s;
+		S.nslots = n;
+	}
+	return &S.slots[fd];
+}
+
+static void resume_accept(void)
+{
+	S.paused = false;
+	watch(EPOLL_CTL_ADD, S.lfd, EPOLLIN, TOKEN_LISTEN);
+}
+
+static void conn_close(struct conn *c)
+{
+	close(c->fd);           /* also drops it from the epoll set */
+	S.slots[c->fd].c = NULL;
+	free(c->pending);
+	free(c);
+	count.closed++;
+	if (S.paused)           /* a descriptor is free again */
+		resume_accept();
+}
+
+static void conn_open(int fd)
+{
+	struct conn *c = calloc(1, sizeof(*c));
+	if (!c) {
+		warn("calloc");
+		close(fd);
+		return;
+	}
+	int one = 1;
+	/* An echo can leave in two writes; without NODELAY Nagle holds the
+	 * second until the first is ACKed, and the peer delays that ACK 40 ms. */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	c->fd = fd;
+	struct slot *s = slot_for(fd);
+	s->c = c;
+	s->gen++;
+	count.accepted++;
+	watch(EPOLL_CTL_ADD, fd, EPOLLIN, token(fd, s->gen));
+}
+
+/*
+ * Write what is pending. On a short write keep the rest and wait for
+ * EPOLLOUT instead of EPOLLIN: while a peer does not take its echo we stop
+ * reading from it, and TCP flow control slows it down. False if closed.
+ */
+static bool conn_flush(struct conn *c)
+{
+	while (c->off < c->len) {
+		ssize_t n = send(c->fd, c->pending + c->off, c->len - c->off,
+				 MSG_NOSIGNAL);   /* a gone peer: EPIPE, not SIGPIPE */
+		count.writes++;
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN) {
+			watch(EPOLL_CTL_MOD, c->fd, EPOLLOUT, token(c->fd, S.slots[c->fd].gen));
+			return true;
+		}
+		if (n < 0) {
+			if (errno == ECONNRESET || errno == EPIPE)
+				count.resets++;
+			else
+				warn("send");
+			conn_close(c);
+			return false;
+		}
+		c->off += (size_t)n;
+	}
+	free(c->pending);
+	c->pending = NULL;
+	c->len = c->off = 0;
+	watch(EPOLL_CTL_MOD, c->fd, EPOLLIN, token(c->fd, S.slots[c->fd].gen));
+	return true;
+}
+
+/* Echo the n bytes just read into the shared buffer. */
+static void conn_echo(struct conn *c, size_t n)
+{
+	ssize_t w = send(c->fd, rbuf, n, MSG_NOSIGNAL);
+	count.writes++;
+	if (w == (ssize_t)n)
+		return;                 /* the usual case: all taken at once */
+	if (w < 0 && errno != EAGAIN && errno != EINTR) {
+		if (errno == ECONNRESET || errno == EPIPE)
+			count.resets++;
+		else
+			warn("send");
+		conn_close(c);
+		return;
+	}
+	/* Short: the shared buffer is needed for the next socket, so the
+	 * rest moves into a buffer of this connection's own. */
+	size_t done = w > 0 ? (size_t)w : 0;
+	count.short_writes++;
+	c->pending = malloc(n - done);
+	if (!c->pending) {
+		warn("malloc");
+		conn_close(c);
+		return;
+	}
+	memcpy(c->pending, rbuf + done, n - done);
+	c->len = n - done;
+	c->off = 0;
+	conn_flush(c);
+}
+
+static void conn_readable(struct conn *c)
+{
+	ssize_t n = read(c->fd, rbuf, sizeof(rbuf));
+	count.reads++;
+	if (n > 0) {
+		count.bytes += (unsigned long long)n;
+		conn_echo(c, (size_t)n);
+	} else if (n == 0) {
+		conn_close(c);          /* EOF: every byte before it was echoed */
+	} else if (errno != EAGAIN && errno != EINTR) {
+		if (errno == ECONNRESET)
+			count.resets++;
+		else
+			warn("read");
+		conn_close(c);
+	}
+}
+
+static void conn_event(uint64_t tok, uint32_t events)
+{
+	int fd = (int)(uint32_t)tok;
+	uint32_t gen = (uint32_t)(tok >> 32);
+	if ((size_t)fd >= S.nslots || !S.slots[fd].c || S.slots[fd].gen != gen) {
+		count.stale++;          /* its connection closed earlier in this batch */
+		return;
+	}
+	struct conn *c = S.slots[fd].c;
+	if (c->pending)         /* waiting for EPOLLOUT (or an error) */
+		conn_flush(c);
+	else if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+		conn_readable(c);
+}
+
+/* ---- accepting ---- */
+
+static void accept_some(void)
+{
+	for (int i = 0; i < 64; i++) {   /* then let the others have a turn */
+		int fd = accept4(S.lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd >= 0) {
+			conn_open(fd);
+			continue;
+		}
+		if (errno == EAGAIN)
+			return;
+		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+		    errno == ENOMEM) {
+			/* Out of descriptors. Level-triggered epoll would report
+			 * the listener ready again at once, so stop watching it
+			 * until a connection closes (or PAUSE_MS passes). */
+			if (!S.paused) {
+				warn("accept (pausing)");
+				count.pauses++;
+				S.paused = true;
+				watch(EPOLL_CTL_DEL, S.lfd, 0, 0);
+			}
+			return;
+		}
+		if (errno != ECONNABORTED && errno != EINTR && errno != EPROTO)
+			warn("accept");
+	}
+}
+
+static void on_signal(void)
+{
+	struct signalfd_siginfo si;
+	if (read(S.sfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+		S.quit = true;
+}
+
+/* ---- the loop ---- */
+
+static void serve(void)
+{
+	static struct epoll_event evs[MAX_EVENTS];
+	while (!S.quit) {
+		int n = epoll_wait(S.ep, evs, MAX_EVENTS, S.paused ? PAUSE_MS : -1);
+		count.waits++;
+		if (n < 0 && errno != EINTR)
+			err(1, "epoll_wait");
+		for (int i = 0; i < n; i++) {
+			uint64_t tok = evs[i].data.u64;
+			if (tok == TOKEN_LISTEN)
+				accept_some();
+			else if (tok == TOKEN_SIGNAL)
+				on_signal();
+			else
+				conn_event(tok, evs[i].events);
+		}
+		if (n == 0 && S.paused)
+			resume_accept();
+	}
+}
+
+static void shut_down(void)
+{
+	S.paused = false;       /* no accept to resume any more */
+	for (size_t fd = 0; fd < S.nslots; fd++)
+		if (S.slots[fd].c)
+			conn_close(S.slots[fd].c);
+	free(S.slots);
+	close(S.lfd);
+	close(S.sfd);
+	close(S.ep);
+	fprintf(stderr, PROG ": accepted=%llu closed=%llu resets=%llu bytes=%llu "
+		"reads=%llu writes=%llu short_writes=%llu epoll_waits=%llu "
+		"accept_pauses=%llu stale=%llu\n",
+		count.accepted, count.closed, count.resets, count.bytes,
+		count.reads, count.writes, count.short_writes, count.waits,
+		count.pauses, count.stale);
+}
+
+static unsigned parse(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 } };
+	unsigned long port = 0;
+	char *end;
+	int ch;
+	while ((ch = getopt_long(argc, argv, "hp:", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'p':
+			errno = 0;
+			port = strtoul(optarg, &end, 10);
+			if (errno || end == optarg || *end || port > 65535) {
+				fprintf(stderr, PROG ": bad port: %s\n", optarg);
+				usage(stderr);
+				exit(2);
+			}
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			usage(stderr);
+			exit(2);
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		exit(2);
+	}
+	return (unsigned)port;
+}
+
+int main(int argc, char **argv)
+{
+	unsigned port = parse(argc, argv);
+	raise_nofile();
+	S.sfd = signals_as_fd();
+	S.ep = epoll_create1(EPOLL_CLOEXEC);
+	if (S.ep < 0)
+		err(1, "epoll_create1");
+	S.lfd = listen_on(port);
+	watch(EPOLL_CTL_ADD, S.lfd, EPOLLIN, TOKEN_LISTEN);
+	watch(EPOLL_CTL_ADD, S.sfd, EPOLLIN, TOKEN_SIGNAL);
+	serve();
+	shut_down();
+	return 0;
+}
