@@ -1,0 +1,182 @@
+#!/usr/bin/env bats
+# sqpoll-demo: the checksum is right in every mode, the io_uring_enter count
+# it prints is the one strace sees, SQPOLL cuts it tenfold, and the program
+# refuses bad input and says why it cannot run where io_uring is blocked.
+# Needs strace (Debian package strace). Nothing here asserts on time.
+
+load ../../tests/helpers
+
+# enters: the "io_uring_enter calls: N" the program printed in $output.
+enters() {
+	printf '%s\n' "$output" | sed -n 's/.*io_uring_enter calls: \([0-9]*\).*/\1/p'
+}
+
+# traced_enters FILE: io_uring_enter calls in an `strace -c -o FILE` summary.
+traced_enters() {
+	awk '$NF == "io_uring_enter" { n = $4 } END { print n + 0 }' "$1"
+}
+
+# same_as_cksum FILE ARGS...: sqpoll-demo ARGS FILE prints what cksum FILE does.
+same_as_cksum() {
+	local f=$1
+	shift
+	urun_split sqpoll-demo "$@" "$f"
+	assert_status 0
+	[ "$output" = "$(cksum "$f")" ] || {
+		echo "sqpoll-demo $* said: $output; cksum said: $(cksum "$f")" >&2
+		return 1
+	}
+}
+
+@test "the checksum matches cksum(1) in every mode" {
+	make_file "$TMP/in" $((3 * 1024 * 1024 + 12345))
+	same_as_cksum "$TMP/in"
+	same_as_cksum "$TMP/in" --no-sqpoll
+	same_as_cksum "$TMP/in" --wait
+	same_as_cksum "$TMP/in" -b 1000 -q 3
+	same_as_cksum "$TMP/in" --no-sqpoll -b 1000 -q 3
+}
+
+@test "registered files (needed before 5.11) give the same checksum" {
+	make_file "$TMP/in" 1000000
+	same_as_cksum "$TMP/in" --fixed
+	[[ $stderr_out == *"registered file"* ]]
+	same_as_cksum "$TMP/in" --fixed --no-sqpoll
+}
+
+@test "an SQ ring smaller than the depth fills up and waits (SQ_WAIT), same checksum" {
+	make_file "$TMP/in" 1000000
+	same_as_cksum "$TMP/in" -q 16 -e 2
+	[[ $stderr_out == *"SQ entries 2,"* ]] || [[ $stderr_out == *"SQ entries 2)"* ]]
+	same_as_cksum "$TMP/in" -q 16 -e 2 --no-sqpoll
+}
+
+@test "empty file and one-byte file" {
+	: >"$TMP/empty"
+	printf x >"$TMP/one"
+	same_as_cksum "$TMP/empty"
+	same_as_cksum "$TMP/one"
+	same_as_cksum "$TMP/one" --no-sqpoll
+}
+
+@test "default workload: both modes print the same checksum line" {
+	urun_split sqpoll-demo -s 8M
+	assert_status 0
+	local a=$output
+	urun_split sqpoll-demo -s 8M --no-sqpoll
+	assert_status 0
+	[ "$a" = "$output" ]
+	[ "$a" = "$(head -c 0 /dev/null; echo "$a" | grep -E '^[0-9]+ 8388608$')" ]
+}
+
+@test "SQPOLL makes at most a tenth of the io_uring_enter calls, and strace agrees" {
+	command -v strace >/dev/null || { echo "strace is needed (apt-get install strace)" >&2; return 1; }
+	# Depth 4: the ordinary ring needs at least 16 MiB / 4 KiB / 4 = 1024 calls.
+	urun strace -f -c -o "$TMP/plain" -e trace=io_uring_enter sqpoll-demo -s 16M -q 4 --no-sqpoll
+	assert_status 0
+	local plain
+	plain=$(enters)
+	[ "$plain" -ge 1024 ]
+	[ "$(traced_enters "$TMP/plain")" -eq "$plain" ]
+
+	urun strace -f -c -o "$TMP/sq" -e trace=io_uring_enter sqpoll-demo -s 16M -q 4
+	assert_status 0
+	local sq
+	sq=$(enters)
+	[ "$(traced_enters "$TMP/sq")" -eq "$sq" ]
+	echo "io_uring_enter: --no-sqpoll $plain, SQPOLL $sq" >&2
+	[ $((sq * 10)) -le "$plain" ]
+}
+
+@test "SQPOLL with a blocking wait still enters the kernel to wait, and counts it" {
+	command -v strace >/dev/null || { echo "strace is needed" >&2; return 1; }
+	urun strace -f -c -o "$TMP/w" -e trace=io_uring_enter sqpoll-demo -s 4M -q 4 --wait
+	assert_status 0
+	[[ $output == *"reap by blocking io_uring_enter"* ]]
+	[ "$(traced_enters "$TMP/w")" -eq "$(enters)" ]
+	# Every wait is one call; there is at least one.
+	printf '%s\n' "$output" | grep -Eq 'wait [1-9][0-9]*,'
+}
+
+@test "the poller is a thread of the process, iou-sqp-PID, and its CPU time is shown" {
+	read -r major minor _ < <(uname -r | tr '.-' '  ')
+	[ "$major" -gt 5 ] || [ "$minor" -ge 12 ] || skip "poller is a kernel thread before 5.12"
+	urun sqpoll-demo -s 4M
+	assert_status 0
+	printf '%s\n' "$output" | grep -Eq 'CPU, poller thread: +[0-9.]+ ms \(iou-sqp-[0-9]+\)'
+	# --no-sqpoll has no poller to show.
+	urun sqpoll-demo -s 1M --no-sqpoll
+	assert_status 0
+	[[ $output != *"poller thread"* ]]
+}
+
+@test "with one CPU it does not spin against the poller: it waits instead" {
+	urun taskset -c 0 sqpoll-demo -s 1M
+	assert_status 0
+	[[ $output == *"only one CPU usable"* ]]
+	[[ $output == *"reap by blocking io_uring_enter"* ]]
+}
+
+@test "asking for poller and app on the same CPU while spinning draws a warning" {
+	urun sqpoll-demo -s 16K --sq-cpu 0 --app-cpu 0
+	assert_status 0
+	[[ $output == *"warning: spinning on the poller's CPU"* ]]
+}
+
+@test "an idle poller has to be woken, and each wakeup is counted" {
+	# sq_thread_idle 1 ms, 200 ms pauses: the poller is asleep after each pause.
+	urun sqpoll-demo -s 64K -q 4 -i 1 -p 200
+	assert_status 0
+	printf '%s\n' "$output" | grep -Eq 'wakeups needed: +[1-9]'
+}
+
+@test "usage: -h, unknown options, bad numbers, two files" {
+	urun sqpoll-demo -h
+	assert_status 0
+	[[ $output == usage:* ]]
+	urun sqpoll-demo --bogus
+	assert_status 2
+	urun sqpoll-demo -q 0
+	assert_status 2
+	[[ $output == *"sqpoll-demo: -q: invalid value '0'"* ]]
+	urun sqpoll-demo -b 12x
+	assert_status 2
+	urun sqpoll-demo -s -5
+	assert_status 2
+	urun sqpoll-demo a b
+	assert_status 2
+	urun sqpoll-demo --no-pin --sq-cpu 0
+	assert_status 2
+}
+
+@test "bad input: a missing file, a directory, a device" {
+	urun sqpoll-demo "$TMP/missing"
+	assert_status 1
+	[ "$output" = "sqpoll-demo: $TMP/missing: No such file or directory" ]
+	urun sqpoll-demo "$TMP"
+	assert_status 1
+	[ "$output" = "sqpoll-demo: $TMP: not a regular file" ]
+	urun sqpoll-demo /dev/null
+	assert_status 1
+	[[ $output == *"not a regular file"* ]]
+}
+
+@test "a CPU this process may not use is refused" {
+	urun taskset -c 0 sqpoll-demo -s 4K --sq-cpu 1
+	assert_status 1
+	[[ $output == *"CPU 1 is not one this process may use"* ]]
+}
+
+@test "io_uring blocked (EPERM, as Docker's seccomp profile does): exit 77, and why" {
+	run timeout 20 deny-uring -e EPERM sqpoll-demo -s 4K
+	assert_status 77
+	[[ $output == *"seccomp"* ]]
+	[[ $output == *"io_uring_disabled"* ]]
+	[[ $output == "sqpoll-demo: io_uring_setup: Operation not permitted"* ]]
+}
+
+@test "io_uring missing (ENOSYS): exit 77, and why" {
+	run timeout 20 deny-uring -e ENOSYS sqpoll-demo --no-sqpoll -s 4K
+	assert_status 77
+	[[ $output == *"Function not implemented"* ]]
+}
