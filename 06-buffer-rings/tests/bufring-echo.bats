@@ -1,0 +1,166 @@
+#!/usr/bin/env bats
+# bufring-echo: every byte echoed in order under load, a pool too small for
+# the load (ENOBUFS) still byte-exact, and the server contract.
+
+load ../../tests/helpers
+
+teardown() {
+	# A test that failed half-way must not leave its server behind.
+	if [ -n "${SERVER_PID:-}" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+		kill -9 "$SERVER_PID" 2>/dev/null || true
+	fi
+	[ -z "${BG_PID:-}" ] || kill "$BG_PID" 2>/dev/null || true
+}
+
+# load ARGS...: echo-load against the running server; must come back clean.
+load_ok() {
+	urun echo-load -p "$PORT" "$@"
+	if [ "$status" -ne 0 ] || [[ "$output" != *" failed=0 mismatch=0 stuck=0 "* ]]; then
+		echo "echo-load $*: exit $status" >&2
+		printf '%s\n' "$output" >&2
+		return 1
+	fi
+}
+
+# counter NAME: the number before NAME in the server's counters line.
+counter() {
+	grep -o "[0-9]* $1" "$SERVER_ERR" | head -n 1 | cut -d' ' -f1
+}
+
+nfds() {
+	ls "/proc/$SERVER_PID/fd" | wc -l
+}
+
+@test "-h prints the usage and exits 0; a bad option or pool size exits 2" {
+	urun bufring-echo -h
+	assert_status 0
+	[[ "$output" == usage:* ]]
+	urun bufring-echo --bogus
+	assert_status 2
+	[[ "$output" == *usage:* ]]
+	urun bufring-echo -n 3
+	assert_status 2
+	[[ "$output" == *"power of 2"* ]]
+	urun bufring-echo -s 0
+	assert_status 2
+}
+
+@test "one connection: random sizes up to 64 KiB, byte for byte" {
+	server_start bufring-echo -p 0
+	load_ok -c 1 -r 1-65536 -n 200
+	server_stop
+	[ "$(counter connections)" -eq 1 ]
+}
+
+@test "100 connections at once, random payloads, byte for byte" {
+	server_start bufring-echo -p 0
+	load_ok -c 100 -r 1-8192 -n 50
+	server_stop
+}
+
+@test "1000 connections at once, random payloads, byte for byte" {
+	ulimit -n 4096 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+	[ "$(ulimit -n)" -ge 2100 ] || skip "exit 77: descriptor limit $(ulimit -Hn) too low for 1000 connections"
+	server_start bufring-echo -p 0
+	load_ok -c 1000 -r 1-4096 -n 10
+	server_stop
+	[ "$(counter connections)" -eq 1000 ]
+}
+
+@test "burst: clients write everything before reading, others still served" {
+	server_start bufring-echo -p 0
+	echo-load -p "$PORT" -c 10 -b -r 1-20000 -n 100 >"$TMP/burst" 2>&1 &
+	BG_PID=$!
+	load_ok -c 20 -r 1-2000 -n 100
+	wait "$BG_PID"
+	grep -q ' failed=0 mismatch=0 stuck=0 ' "$TMP/burst" || { cat "$TMP/burst" >&2; false; }
+	server_stop
+}
+
+@test "a peer that never reads holds at most its share of the pool" {
+	# 16 buffers: without a cap one blocked connection would take them all
+	# and every other connection would starve behind it.
+	server_start bufring-echo -p 0 -n 16 -s 4096
+	timeout 60 bash -c 'exec 3<>/dev/tcp/127.0.0.1/$1; head -c 64M /dev/zero >&3' _ "$PORT" &
+	BG_PID=$!
+	sleep 1
+	load_ok -c 20 -r 1-10000 -n 50
+	kill "$BG_PID" 2>/dev/null || true
+	server_stop
+	[ "$(counter pauses)" -gt 0 ]
+}
+
+@test "clients resetting mid-stream do not disturb the others" {
+	server_start bufring-echo -p 0
+	load_ok -c 50 -x 25 -r 1-8192 -n 50
+	[[ "$output" == *" resets=25 "* ]]
+	load_ok -c 20 -r 1-8192 -n 20
+	server_stop
+}
+
+@test "half-close: every byte comes back before the server closes" {
+	server_start bufring-echo -p 0
+	load_ok -c 20 -H -r 1-30000 -n 40
+	server_stop
+}
+
+@test "a pool of 4 x 64 B under 100 connections runs dry (ENOBUFS) and stays byte-exact" {
+	server_start bufring-echo -p 0 -n 4 -s 64
+	load_ok -c 100 -r 1-3000 -n 10
+	load_ok -c 10 -b -r 1-3000 -n 20
+	server_stop
+	grep -q ENOBUFS "$SERVER_ERR"
+	[ "$(counter ENOBUFS)" -gt 0 ]
+}
+
+@test "a single 1-byte buffer still echoes every byte" {
+	server_start bufring-echo -p 0 -n 1 -s 1
+	load_ok -c 5 -r 1-300 -n 10
+	server_stop
+	[ "$(counter ENOBUFS)" -gt 0 ]
+}
+
+@test "descriptors all closed after a churn of 3000 short connections" {
+	server_start bufring-echo -p 0
+	before=$(nfds)
+	load_ok -c 50 -C 3000 -n 2 -r 1-512
+	# The client has seen every echo; give the server a moment for the FINs.
+	for i in $(seq 1 100); do [ "$(nfds)" -le "$before" ] && break; sleep 0.05; done
+	after=$(nfds)
+	server_stop
+	[ "$after" -eq "$before" ] || { echo "fds before $before, after $after" >&2; false; }
+	[ "$(counter connections)" -eq 3000 ]
+}
+
+@test "SIGTERM under load: exit 0 with the counters" {
+	server_start bufring-echo -p 0
+	echo-load -p "$PORT" -c 50 -d 10 -T 20 >/dev/null 2>&1 &
+	BG_PID=$!
+	sleep 1
+	server_stop TERM
+	grep -q 'connections.*ENOBUFS' "$SERVER_ERR"
+	[ "$(counter connections)" -ge 50 ]
+}
+
+@test "SIGINT: exit 0" {
+	server_start bufring-echo -p 0
+	load_ok -c 3 -n 10
+	server_stop INT
+}
+
+@test "port already in use: a clear error and exit 1" {
+	server_start bufring-echo -p 0
+	urun bufring-echo -p "$PORT"
+	assert_status 1
+	[[ "$output" == "bufring-echo: bind 127.0.0.1:$PORT: Address already in use" ]]
+	server_stop
+}
+
+@test "io_uring denied (EPERM, as Docker's seccomp does): exit 77 naming the cause" {
+	run timeout 20 "$TOP/tests/deny-uring" bufring-echo -p 0
+	assert_status 77
+	[[ "$output" == *io_uring_setup*Operation\ not\ permitted*seccomp* ]]
+	run timeout 20 "$TOP/tests/deny-uring" -e ENOSYS bufring-echo -p 0
+	assert_status 77
+	[[ "$output" == *io_uring_setup*"Function not implemented"* ]]
+}
