@@ -767,6 +767,9 @@ int main(int argc, char **argv)
 	if (!r.slots || posix_memalign((void **)&r.bufs, 4096,
 				       (size_t)r.o.depth * r.o.block))
 		errx(1, "out of memory for %u buffers of %u bytes", r.o.depth, r.o.block);
+	/* Zeroed only for valgrind, which cannot see the kernel write into
+	 * them through the ring and would call the bytes uninitialised. */
+	memset(r.bufs, 0, (size_t)r.o.depth * r.o.block);
 	for (unsigned i = 0; i < r.o.depth; i++)
 		r.slots[i].buf = r.bufs + (size_t)i * r.o.block;
 
