@@ -1,0 +1,138 @@
+# lib.bash: the scenarios both servers of this lesson must pass. Each
+# function takes the server program's name; the .bats files call them once
+# per server. Every scenario starts a fresh server on a free port.
+# Uses tests/helpers.bash (load it first) and the shared tests/echo-load.
+
+# field NAME: the value of NAME= in echo-load's RESULT line in $output.
+field() {
+	printf '%s\n' "$output" | sed -n "s/^RESULT.* $1=\([^ ]*\).*/\1/p"
+}
+
+# expect_clean N: echo-load exited 0 and all N connections finished clean.
+expect_clean() {
+	assert_status 0
+	[ "$(field done)" = "$1" ] || { echo "done=$(field done), want $1: $output" >&2; return 1; }
+	[ "$(field mismatch)" = 0 ] && [ "$(field failed)" = 0 ] && [ "$(field stuck)" = 0 ]
+}
+
+# counter NAME: a counter from the server's exit line (after server_stop).
+counter() {
+	sed -n "s/.* $1=\([^ ]*\).*/\1/p" "$SERVER_ERR"
+}
+
+fd_count() {
+	ls "/proc/$SERVER_PID/fd" | wc -l
+}
+
+scenario_random() {   # PROG CONNS MSGS
+	server_start "$1" -p 0
+	urun echo-load -p "$PORT" -c "$2" -n "$3" -r 1-8192
+	expect_clean "$2"
+	server_stop
+	[ "$(counter accepted)" = "$2" ]
+	[ "$(counter closed)" = "$2" ]
+}
+
+scenario_burst() {
+	server_start "$1" -p 0
+	# 4 clients write 8 MiB each before they read anything; at the same
+	# time 50 ordinary clients must still get their echoes.
+	timeout 60 echo-load -p "$PORT" -c 4 -b -s 65536 -n 128 >"$TMP/burst.out" 2>&1 &
+	local burst=$!
+	urun echo-load -p "$PORT" -c 50 -n 200 -r 1-4096
+	expect_clean 50
+	local rc=0
+	wait "$burst" || rc=$?
+	output=$(cat "$TMP/burst.out")
+	status=$rc
+	expect_clean 4
+	[ "$(field bytes)" = $((4 * 128 * 65536)) ]
+	server_stop
+}
+
+scenario_reset() {
+	server_start "$1" -p 0
+	urun echo-load -p "$PORT" -c 50 -n 40 -x 25 -s 1000
+	expect_clean 25
+	[ "$(field resets)" = 25 ]
+	# The server survived them and serves the next clients.
+	urun echo-load -p "$PORT" -c 20 -n 50
+	expect_clean 20
+	server_stop
+	[ "$(counter resets)" -ge 1 ]
+}
+
+scenario_halfclose() {
+	server_start "$1" -p 0
+	# Each client writes 2 MB, shuts down its sending side, and must then
+	# get all 2 MB back before the server's EOF.
+	urun echo-load -p "$PORT" -c 20 -H -b -n 20 -s 100000
+	expect_clean 20
+	server_stop
+}
+
+scenario_port_in_use() {
+	server_start "$1" -p 0
+	urun "$1" -p "$PORT"
+	assert_status 1
+	[[ "$output" == "$1: bind 127.0.0.1:$PORT: Address already in use" ]]
+	server_stop
+}
+
+scenario_sigterm_under_load() {
+	server_start "$1" -p 0
+	local base
+	base=$(fd_count)
+	timeout 60 echo-load -p "$PORT" -c 100 -d 20 >"$TMP/load.out" 2>&1 &
+	local load=$! i
+	for i in $(seq 1 200); do       # until all 100 are connected
+		[ "$(fd_count)" -ge $((base + 100)) ] && break
+		sleep 0.05
+	done
+	[ "$(fd_count)" -ge $((base + 100)) ]
+	server_stop TERM               # asserts exit 0
+	wait "$load" || true           # its connections were closed under it
+	[ "$(counter accepted)" = 100 ]
+	[ "$(counter closed)" = 100 ]
+	grep -q '^RESULT.* failed=[1-9]' "$TMP/load.out"
+}
+
+scenario_churn() {
+	server_start "$1" -p 0
+	local before after i
+	before=$(fd_count)
+	urun echo-load -p "$PORT" -c 50 -C 2000 -n 2 -r 1-2000
+	expect_clean 2000
+	for i in $(seq 1 100); do       # the last closes may still be in flight
+		after=$(fd_count)
+		[ "$after" -eq "$before" ] && break
+		sleep 0.05
+	done
+	[ "$after" -eq "$before" ] || { echo "fds: $before before, $after after" >&2; false; }
+	server_stop
+	[ "$(counter accepted)" = 2000 ]
+	[ "$(counter closed)" = 2000 ]
+}
+
+scenario_emfile() {
+	# 40 descriptors: room for about 30 connections. 100 clients come at
+	# once; the server must pause accepting, keep serving, and accept the
+	# rest as descriptors free up.
+	server_start prlimit --nofile=40:40 "$1" -p 0
+	urun echo-load -p "$PORT" -c 100 -n 20 -T 50
+	expect_clean 100
+	server_stop
+	[ "$(counter accepted)" = 100 ]
+	[ "$(counter accept_pauses)" -ge 1 ]
+}
+
+scenario_usage() {
+	urun "$1" -h
+	assert_status 0
+	[[ "$output" == "usage: $1"* ]]
+	urun "$1" --bogus
+	assert_status 2
+	[[ "$output" == *"usage: $1"* ]]
+	urun "$1" -p 70000
+	assert_status 2
+}
