@@ -121,8 +121,8 @@ static int accept_armed, accept_paused, stopping;
 static unsigned nopen;
 
 static struct {
-	unsigned long conns, bytes, recvs, sends, short_sends, enobufs,
-		rearms, pauses, refused, stale;
+	unsigned long accepted, closed, bytes, recvs, sends, short_sends,
+		enobufs, rearms, pauses, refused, stale;
 } count;
 
 static void usage(FILE *f)
@@ -332,6 +332,7 @@ static void maybe_close(int fd)
 	close(fd);
 	c->flags = 0;
 	nopen--;
+	count.closed++;
 	if (accept_paused && !stopping) {	/* a descriptor is free again */
 		accept_paused = 0;
 		arm_accept();
@@ -378,7 +379,7 @@ static void on_accept(struct io_uring_cqe *cqe)
 	conns[fd] = (struct conn){ .gen = (conns[fd].gen + 1) & 0xffffff,
 				   .q_head = -1, .q_tail = -1, .flags = C_OPEN };
 	nopen++;
-	count.conns++;
+	count.accepted++;
 	arm_recv(fd);
 }
 
@@ -740,11 +741,12 @@ static void shut_down(void)
 	free(bufs);
 	free(conns);
 	free(starved);
-	fprintf(stderr, "%s: %lu connections, %lu bytes echoed, %lu recv "
-		"completions, %lu sends (%lu short), %lu ENOBUFS, %lu re-arms "
-		"after ENOBUFS, %lu pauses\n", PROG, count.conns, count.bytes,
-		count.recvs, count.sends, count.short_sends, count.enobufs,
-		count.rearms, count.pauses);
+	fprintf(stderr, "%s: accepted=%lu closed=%lu bytes=%lu recvs=%lu "
+		"sends=%lu short_sends=%lu ENOBUFS=%lu rearms=%lu pauses=%lu "
+		"refused=%lu stale=%lu\n", PROG, count.accepted, count.closed,
+		count.bytes, count.recvs, count.sends, count.short_sends,
+		count.enobufs, count.rearms, count.pauses, count.refused,
+		count.stale);
 }
 
 int main(int argc, char **argv)

@@ -22,9 +22,9 @@ load_ok() {
 	fi
 }
 
-# counter NAME: the number before NAME in the server's counters line.
+# counter NAME: NAME=N from the server's counters line on stderr.
 counter() {
-	grep -o "[0-9]* $1" "$SERVER_ERR" | head -n 1 | cut -d' ' -f1
+	grep -o " $1=[0-9]*" "$SERVER_ERR" | head -n 1 | cut -d= -f2
 }
 
 nfds() {
@@ -49,7 +49,7 @@ nfds() {
 	server_start bufring-echo -p 0
 	load_ok -c 1 -r 1-65536 -n 200
 	server_stop
-	[ "$(counter connections)" -eq 1 ]
+	[ "$(counter accepted)" -eq 1 ]
 }
 
 @test "100 connections at once, random payloads, byte for byte" {
@@ -64,7 +64,7 @@ nfds() {
 	server_start bufring-echo -p 0
 	load_ok -c 1000 -r 1-4096 -n 10
 	server_stop
-	[ "$(counter connections)" -eq 1000 ]
+	[ "$(counter accepted)" -eq 1000 ]
 }
 
 @test "burst: clients write everything before reading, others still served" {
@@ -129,7 +129,8 @@ nfds() {
 	after=$(nfds)
 	server_stop
 	[ "$after" -eq "$before" ] || { echo "fds before $before, after $after" >&2; false; }
-	[ "$(counter connections)" -eq 3000 ]
+	[ "$(counter accepted)" -eq 3000 ]
+	[ "$(counter closed)" -eq 3000 ]
 }
 
 @test "SIGTERM under load: exit 0 with the counters" {
@@ -138,8 +139,8 @@ nfds() {
 	BG_PID=$!
 	sleep 1
 	server_stop TERM
-	grep -q 'connections.*ENOBUFS' "$SERVER_ERR"
-	[ "$(counter connections)" -ge 50 ]
+	grep -q '^bufring-echo: accepted=.* ENOBUFS=[0-9]' "$SERVER_ERR"
+	[ "$(counter accepted)" -ge 50 ]
 }
 
 @test "SIGINT: exit 0" {
