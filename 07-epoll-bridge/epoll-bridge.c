@@ -11,13 +11,15 @@
  *
  * With --reverse the two are stacked the other way round: the ring watches
  * the epoll fd with IORING_OP_POLL_ADD, and the program sleeps only in
- * io_uring_wait_cqe. Same input, same output.
+ * io_uring_wait_cqe. With --ring-fd the epoll set holds the ring's own fd
+ * instead of an eventfd: the third way (see the README for when it works).
+ * Same input, same output.
  *
  * Why it matters: an eventfd post is a hint, not a count. One post may
  * stand for many CQEs, and a wakeup may find nothing new, so every wakeup
  * drains the whole CQ. The counters printed at exit show it.
  *
- * Usage:    epoll-bridge [--reverse] [-q DEPTH] <LIST
+ * Usage:    epoll-bridge [--reverse | --ring-fd] [-q DEPTH] <LIST
  * Example:  find /etc -type f | ./epoll-bridge
  * Build:    cc -std=gnu11 -Wall -Wextra -O2 -o epoll-bridge epoll-bridge.c -luring
  * Requires: Linux 5.6 (IORING_OP_OPENAT/READ/CLOSE, the opcode probe),
@@ -55,8 +57,11 @@ enum {
 };
 
 /* epoll tags, and the user_data of the poll request on the epoll fd. */
-enum { TAG_STDIN = 1, TAG_EVENTFD = 2 };
+enum { TAG_STDIN = 1, TAG_EVENTFD = 2, TAG_RING = 3 };
 #define POLL_USER_DATA UINT64_MAX
+
+/* Which bridge. */
+enum mode { MODE_EVENTFD, MODE_REVERSE, MODE_RING_FD };
 
 enum step { STEP_OPEN, STEP_READ, STEP_CLOSE };
 
@@ -80,7 +85,7 @@ struct job {
 struct bridge {
 	struct io_uring ring;
 	int epfd, efd;
-	bool reverse;
+	enum mode mode;
 	unsigned depth;
 
 	struct job *jobs;
@@ -98,22 +103,26 @@ struct bridge {
 	unsigned long lineno;
 
 	bool multishot, poll_armed;
+	int stdout_err;		/* first error writing stdout */
 
 	unsigned long paths, failed, cqes;
-	unsigned long wakeups, efd_posts, empty_wakeups;	/* forward */
+	unsigned long wakeups, efd_posts, empty_wakeups;	/* epoll on top */
 	unsigned long waits, poll_cqes;				/* reverse */
 };
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: epoll-bridge [--reverse] [-q DEPTH] <LIST\n"
+	fprintf(f, "usage: epoll-bridge [--reverse | --ring-fd] [-q DEPTH] <LIST\n"
 		"  reads paths, one per line, from stdin and prints BYTES PATH for each\n"
-		"  --reverse    the ring polls the epoll fd (default: epoll watches an eventfd)\n"
+		"  (default)    epoll watches an eventfd registered with the ring\n"
+		"  --reverse    the ring polls the epoll fd; sleeps in io_uring_wait_cqe\n"
+		"  --ring-fd    epoll watches the ring fd itself\n"
 		"  -q DEPTH     files in flight at once (1-%d, default %d)\n",
 		MAX_DEPTH, DEFAULT_DEPTH);
 }
 
 static void setup(struct bridge *b);
+static void flush_stdout(struct bridge *b);
 static void run_forward(struct bridge *b);
 static void run_reverse(struct bridge *b);
 static void teardown(struct bridge *b);
@@ -122,6 +131,7 @@ int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "reverse", no_argument, NULL, 'r' },
+		{ "ring-fd", no_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -134,7 +144,10 @@ int main(int argc, char **argv)
 
 		switch (opt) {
 		case 'r':
-			b.reverse = true;
+			b.mode = MODE_REVERSE;
+			break;
+		case 'R':
+			b.mode = MODE_RING_FD;
 			break;
 		case 'q':
 			errno = 0;
@@ -161,24 +174,28 @@ int main(int argc, char **argv)
 	}
 
 	setup(&b);
-	if (b.reverse)
+	if (b.mode == MODE_REVERSE)
 		run_reverse(&b);
 	else
 		run_forward(&b);
 
-	if (b.reverse)
-		fprintf(stderr, "epoll-bridge: %lu paths, %lu failed, %lu CQEs, "
-			"%lu waits in io_uring_wait_cqe, %lu poll CQEs (%s poll)\n",
-			b.paths, b.failed, b.cqes, b.waits, b.poll_cqes,
-			b.multishot ? "multishot" : "one-shot");
+	fprintf(stderr, "epoll-bridge: %lu paths, %lu failed, %lu CQEs, ",
+		b.paths, b.failed, b.cqes);
+	if (b.mode == MODE_REVERSE)
+		fprintf(stderr, "%lu waits in io_uring_wait_cqe, %lu poll CQEs (%s poll)\n",
+			b.waits, b.poll_cqes, b.multishot ? "multishot" : "one-shot");
+	else if (b.mode == MODE_RING_FD)
+		fprintf(stderr, "%lu ring fd wakeups (%lu found nothing)\n",
+			b.wakeups, b.empty_wakeups);
 	else
-		fprintf(stderr, "epoll-bridge: %lu paths, %lu failed, %lu CQEs, "
-			"%lu eventfd wakeups (%lu posts, %lu found nothing)\n",
-			b.paths, b.failed, b.cqes, b.wakeups, b.efd_posts,
-			b.empty_wakeups);
+		fprintf(stderr, "%lu eventfd wakeups (%lu posts, %lu found nothing)\n",
+			b.wakeups, b.efd_posts, b.empty_wakeups);
 	teardown(&b);
-	if (fclose(stdout) != 0)
-		err(1, "stdout");
+	flush_stdout(&b);
+	if (b.stdout_err) {
+		warnx("stdout: %s", strerror(b.stdout_err));
+		return 1;
+	}
 	return b.failed ? 1 : 0;
 }
 
@@ -228,7 +245,7 @@ static void setup_ring(struct bridge *b)
 	io_uring_free_probe(probe);
 
 	/* io_uring_cq_eventfd_toggle needs the CQ flags word (cq_off.flags). */
-	if (!b->reverse && !b->ring.cq.kflags)
+	if (b->mode == MODE_EVENTFD && !b->ring.cq.kflags)
 		missing("IORING_CQ_EVENTFD_DISABLED (Linux 5.8) is missing");
 }
 
@@ -263,8 +280,16 @@ static void setup(struct bridge *b)
 	 */
 	stdin_watch(b, true);
 
-	if (b->reverse)
+	if (b->mode == MODE_REVERSE)
 		return;
+	if (b->mode == MODE_RING_FD) {
+		/* The ring fd polls readable while the CQ holds CQEs. */
+		struct epoll_event ev = { .events = EPOLLIN, .data.u32 = TAG_RING };
+
+		if (epoll_ctl(b->epfd, EPOLL_CTL_ADD, b->ring.ring_fd, &ev) != 0)
+			err(1, "epoll_ctl: ring fd");
+		return;
+	}
 	/* The eventfd is only ever read after epoll said so, but a wakeup
 	 * can be stale: non-blocking, so a read can never hang the loop. */
 	b->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -332,9 +357,17 @@ static void update_stdin_watch(struct bridge *b)
 		stdin_watch(b, true);
 }
 
+/* Before sleeping, and before an error line: readers see each result as
+ * soon as we wait, and stdout and stderr stay in completion order. */
+static void flush_stdout(struct bridge *b)
+{
+	if (fflush(stdout) != 0 && !b->stdout_err)
+		b->stdout_err = errno;
+}
+
 static void fail(struct bridge *b, const char *context, int errnum)
 {
-	fflush(stdout);		/* keep stdout and stderr in completion order */
+	flush_stdout(b);
 	warnx("%s: %s", context, strerror(errnum));
 	b->failed++;
 }
@@ -587,6 +620,22 @@ static void on_eventfd(struct bridge *b)
 		b->empty_wakeups++;
 }
 
+/* The third way: the ring fd itself was readable. Drain the same way; there
+ * is no counter to reset and no switch to turn off while draining. */
+static void on_ring_ready(struct bridge *b)
+{
+	unsigned got = 0;
+
+	b->wakeups++;
+	do {
+		got += drain_cq(b);
+		start_jobs(b);
+		submit(b);
+	} while (io_uring_cq_ready(&b->ring));
+	if (got == 0)
+		b->empty_wakeups++;
+}
+
 static void run_forward(struct bridge *b)
 {
 	struct epoll_event evs[4];
@@ -598,15 +647,17 @@ static void run_forward(struct bridge *b)
 		int n;
 
 		if (!poll_only)
-			fflush(stdout);	/* about to sleep: let readers see progress */
+			flush_stdout(b);
 		n = epoll_wait(b->epfd, evs, 4, poll_only ? 0 : -1);
 		if (n < 0 && errno != EINTR)
 			err(1, "epoll_wait");
 		for (int i = 0; i < n; i++) {
 			if (evs[i].data.u32 == TAG_STDIN)
 				read_stdin(b);
-			else
+			else if (evs[i].data.u32 == TAG_EVENTFD)
 				on_eventfd(b);
+			else
+				on_ring_ready(b);
 		}
 		if (poll_only)
 			read_stdin(b);
@@ -688,7 +739,7 @@ static void run_reverse(struct bridge *b)
 			/* Nothing else to do: the one place this mode sleeps. */
 			int ret;
 
-			fflush(stdout);
+			flush_stdout(b);
 			ret = io_uring_wait_cqe(&b->ring, &cqe);
 			if (ret < 0 && ret != -EINTR)
 				errx(1, "io_uring_wait_cqe: %s", strerror(-ret));

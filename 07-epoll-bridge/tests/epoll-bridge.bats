@@ -1,0 +1,303 @@
+#!/usr/bin/env bats
+# epoll-bridge: every path gets exactly one outcome (its size, checked against
+# stat, or one error line), in all three bridges, whatever stdin is.
+
+load ../../tests/helpers
+
+READ_SIZE=16384    # epoll-bridge.c: READ_SIZE, one read of a file
+MODES=("" --reverse --ring-fd)
+
+# A data set built once per file: hundreds of files of many sizes (around
+# the read size too), an empty file, a directory, missing paths, and paths
+# that fail even for root: a write-only sysctl (EACCES at open) and
+# /proc/self/mem (EIO at the first read, offset 0 is never mapped).
+# list: the paths; ok: "SIZE PATH" expected on stdout; bad: error lines.
+setup_file() {
+	local d=$BATS_FILE_TMPDIR/data i s
+	mkdir -p "$d/dir"
+	: >"$d/empty"
+	: >"$BATS_FILE_TMPDIR/list"
+	for i in $(seq 1 300); do
+		case $((i % 6)) in
+		0) s=$((READ_SIZE * (i % 4))) ;;
+		1) s=$((READ_SIZE * (i % 4) + 1)) ;;
+		2) s=$((READ_SIZE - 1)) ;;
+		*) s=$(((i * 7919) % 100000)) ;;
+		esac
+		head -c "$s" /dev/urandom >"$d/f$i"
+		echo "$d/f$i" >>"$BATS_FILE_TMPDIR/list"
+		if [ $((i % 10)) -eq 0 ]; then
+			echo "$d/missing$i" >>"$BATS_FILE_TMPDIR/list"
+		fi
+	done
+	printf '%s\n' "$d/empty" "$d/dir" /proc/sys/vm/drop_caches /proc/self/mem \
+		>>"$BATS_FILE_TMPDIR/list"
+	# The list itself, read as data: one more file of known size.
+	echo "$BATS_FILE_TMPDIR/list" >>"$BATS_FILE_TMPDIR/list"
+}
+
+# expect LIST: write $TMP/ok and $TMP/bad, what epoll-bridge must print for
+# LIST, from stat and from what cat(1) says about each path.
+expect() {
+	local p msg
+	: >"$TMP/ok"
+	: >"$TMP/bad"
+	while IFS= read -r p; do
+		[ -n "$p" ] || continue
+		if msg=$(cat -- "$p" 2>&1 >/dev/null); then
+			echo "$(stat -L -c %s -- "$p") $p" >>"$TMP/ok"
+		else
+			# cat says "cat: PATH: reason"; we say "epoll-bridge: PATH: reason".
+			echo "epoll-bridge: ${msg#cat: }" >>"$TMP/bad"
+		fi
+	done <"$1"
+	sort -o "$TMP/ok" "$TMP/ok"
+	sort -o "$TMP/bad" "$TMP/bad"
+}
+
+# check_run: compare $TMP/out and $TMP/err with $TMP/ok and $TMP/bad.
+check_run() {
+	sort "$TMP/out" | diff -u "$TMP/ok" - >&2
+	grep -v ' paths, .* failed, ' "$TMP/err" | sort | diff -u "$TMP/bad" - >&2
+	local paths=$(( $(wc -l <"$TMP/ok") + $(wc -l <"$TMP/bad") ))
+	grep -q "^epoll-bridge: $paths paths, $(wc -l <"$TMP/bad") failed, " "$TMP/err"
+}
+
+# bridge ARGS... <STDIN: run epoll-bridge, stdout to $TMP/out, stderr to $TMP/err.
+bridge() {
+	status=0
+	timeout -k 5 "$T" epoll-bridge "$@" >"$TMP/out" 2>"$TMP/err" || status=$?
+	if [ "$status" -eq 77 ]; then
+		skip "exit 77: $(tail -n 1 "$TMP/err")"
+	fi
+}
+
+@test "the data set holds every kind of outcome the brief asks for" {
+	expect "$BATS_FILE_TMPDIR/list"
+	[ "$(wc -l <"$TMP/ok")" -ge 300 ]
+	grep -q '^0 .*/empty$' "$TMP/ok"
+	grep -q 'missing10: No such file or directory$' "$TMP/bad"
+	grep -q '/dir: Is a directory$' "$TMP/bad"
+	grep -q 'drop_caches: Permission denied$' "$TMP/bad"
+	grep -q '/proc/self/mem: Input/output error$' "$TMP/bad"
+}
+
+@test "hundreds of paths from a file on stdin: sizes match stat, failures reported, exit 1, in every mode" {
+	expect "$BATS_FILE_TMPDIR/list"
+	for m in "${MODES[@]}"; do
+		bridge $m <"$BATS_FILE_TMPDIR/list"
+		assert_status 1
+		check_run
+	done
+}
+
+@test "the same from a pipe, in every mode" {
+	expect "$BATS_FILE_TMPDIR/list"
+	for m in "${MODES[@]}"; do
+		run timeout -k 5 "$T" bash -c 'cat "$1" | epoll-bridge $2 >"$3" 2>"$4"' \
+			_ "$BATS_FILE_TMPDIR/list" "$m" "$TMP/out" "$TMP/err"
+		[ "$status" -ne 77 ] || skip "exit 77: $(tail -n 1 "$TMP/err")"
+		assert_status 1
+		check_run
+	done
+}
+
+@test "depth 1: one file at a time, so the output keeps the input order" {
+	expect "$BATS_FILE_TMPDIR/list"
+	for m in "${MODES[@]}"; do
+		bridge -q 1 $m <"$BATS_FILE_TMPDIR/list"
+		assert_status 1
+		check_run
+		# Only the successful lines, in input order.
+		cut -d' ' -f2- "$TMP/out" >"$TMP/order"
+		grep -Fxf "$TMP/order" "$BATS_FILE_TMPDIR/list" | diff -u - "$TMP/order" >&2
+	done
+}
+
+@test "all good paths: exit 0 and no error line besides the counters" {
+	head -n 50 "$BATS_FILE_TMPDIR/list" | grep -v missing >"$TMP/list"
+	expect "$TMP/list"
+	[ ! -s "$TMP/bad" ]
+	for m in "${MODES[@]}"; do
+		bridge $m <"$TMP/list"
+		assert_status 0
+		check_run
+		[ "$(wc -l <"$TMP/err")" -eq 1 ]
+	done
+}
+
+@test "empty stdin: /dev/null, an empty file and an empty pipe all exit 0 with no output" {
+	: >"$TMP/empty"
+	for m in "${MODES[@]}"; do
+		bridge $m </dev/null
+		assert_status 0
+		[ ! -s "$TMP/out" ]
+		grep -q '^epoll-bridge: 0 paths, 0 failed, 0 CQEs' "$TMP/err"
+		bridge $m <"$TMP/empty"
+		assert_status 0
+		[ ! -s "$TMP/out" ]
+		run timeout -k 5 "$T" bash -c ': | epoll-bridge $1 >"$2" 2>"$3"' _ "$m" "$TMP/out" "$TMP/err"
+		assert_status 0
+		[ ! -s "$TMP/out" ]
+	done
+}
+
+# slow_writer OUT PATH...: write each path in two pieces with a pause between
+# (a line split across reads), then wait until OUT shows its result line
+# before writing the next: the program must report each file while stdin
+# is still open. The wait is bounded; a miss is written to $TMP/missed.
+slow_writer() {
+	local out=$1 p i
+	shift
+	for p in "$@"; do
+		printf '%s' "${p:0:7}"
+		sleep 0.05
+		printf '%s\n' "${p:7}"
+		for i in $(seq 1 400); do
+			cut -d' ' -f2- "$out" | grep -qxF -- "$p" && break
+			sleep 0.05
+		done
+		cut -d' ' -f2- "$out" | grep -qxF -- "$p" || echo "$p" >>"$TMP/missed"
+	done
+}
+
+@test "a slow writer on a pipe: each file is reported before the next path is written" {
+	local d=$BATS_FILE_TMPDIR/data
+	printf '%s\n' "$d/f1" "$d/f2" "$d/empty" "$d/f100" >"$TMP/list"
+	expect "$TMP/list"
+	for m in "${MODES[@]}"; do
+		rm -f "$TMP/missed"
+		: >"$TMP/out"
+		slow_writer "$TMP/out" "$d/f1" "$d/f2" "$d/empty" "$d/f100" |
+			timeout -k 5 "$T" epoll-bridge $m >"$TMP/out" 2>"$TMP/err" ||
+			{ echo "exit $?" >&2; cat "$TMP/err" >&2; false; }
+		[ ! -e "$TMP/missed" ] || { cat "$TMP/missed" >&2; false; }
+		check_run
+	done
+}
+
+@test "more paths than the pending queue holds (stdin is paused and resumed), file and pipe" {
+	local d=$BATS_FILE_TMPDIR/data
+	for i in $(seq 1 1500); do
+		printf '%s\n%s\n' "$d/f7" "$d/nope"
+	done >"$TMP/list"
+	for m in "${MODES[@]}"; do
+		bridge -q 8 $m <"$TMP/list"
+		assert_status 1
+		[ "$(grep -c " $d/f7\$" "$TMP/out")" -eq 1500 ]
+		[ "$(sort -u "$TMP/out")" = "$(stat -c %s "$d/f7") $d/f7" ]
+		[ "$(grep -c 'nope: No such file or directory$' "$TMP/err")" -eq 1500 ]
+		run timeout -k 5 "$T" bash -c 'cat "$1" | epoll-bridge -q 8 $2 >"$3" 2>"$4"' \
+			_ "$TMP/list" "$m" "$TMP/out" "$TMP/err"
+		assert_status 1
+		[ "$(grep -c " $d/f7\$" "$TMP/out")" -eq 1500 ]
+		grep -q '^epoll-bridge: 3000 paths, 1500 failed, ' "$TMP/err"
+	done
+}
+
+@test "lines: long real paths across stdin reads, a last line without newline, empty lines, too long, NUL" {
+	# A real path of about 4000 bytes (the limit is PATH_MAX, 4096 with the NUL).
+	local long=$TMP c
+	for c in a b c d e f g h i j k l m n o p; do
+		long=$long/$(printf "$c%.0s" $(seq 1 245))
+	done
+	mkdir -p "$long"
+	make_file "$long/file" 5000
+	[ "${#long}" -gt 3900 ]
+	make_file "$TMP/last" 77
+	{
+		printf '\n\n%s/file\n\n' "$long"
+		printf '%s\n' "$long/file"
+		printf '%5000s\n' x | tr ' ' y    # longer than PATH_MAX: not a path
+		printf 'a\0b\n'                   # a NUL cannot be in a path
+		printf '%s' "$TMP/last"
+	} >"$TMP/list"
+	for m in "${MODES[@]}"; do
+		bridge $m <"$TMP/list"
+		assert_status 1
+		[ "$(grep -c "^5000 $long/file\$" "$TMP/out")" -eq 2 ]
+		grep -qx "77 $TMP/last" "$TMP/out"
+		[ "$(wc -l <"$TMP/out")" -eq 3 ]
+		grep -qx 'epoll-bridge: stdin line 6: File name too long' "$TMP/err"
+		grep -qx 'epoll-bridge: stdin line 7: Invalid argument' "$TMP/err"
+		grep -q '^epoll-bridge: 5 paths, 2 failed, ' "$TMP/err"
+	done
+}
+
+@test "an unreadable file (mode 000) fails with EACCES for an ordinary user" {
+	# Root reads mode-000 files, so run as nobody when we are root.
+	local dir
+	dir=$(mktemp -d /dev/shm/epoll-bridge.XXXXXX)
+	chmod 755 "$dir"
+	cp "$LESSON/epoll-bridge" "$dir/"
+	make_file "$dir/open" 1234
+	make_file "$dir/shut" 1234
+	chmod 644 "$dir/open"
+	chmod 000 "$dir/shut"
+	printf '%s\n' "$dir/open" "$dir/shut" >"$dir/list"
+	chmod 644 "$dir/list"
+	local as=()
+	[ "$(id -u)" -ne 0 ] || as=(runuser -u nobody --)
+	run timeout -k 5 "$T" "${as[@]}" "$dir/epoll-bridge" <"$dir/list"
+	rm -rf "$dir"
+	[ "$status" -ne 77 ] || skip "exit 77: ${lines[-1]}"
+	assert_status 1
+	[[ "$output" == *"1234 $dir/open"* ]]
+	[[ "$output" == *"epoll-bridge: $dir/shut: Permission denied"* ]]
+}
+
+@test "an eventfd post is not one per CQE: fewer wakeups and posts than CQEs" {
+	bridge <"$BATS_FILE_TMPDIR/list"
+	local line cqes wakeups posts
+	line=$(grep ' eventfd wakeups ' "$TMP/err")
+	[[ "$line" =~ ([0-9]+)\ CQEs,\ ([0-9]+)\ eventfd\ wakeups\ \(([0-9]+)\ posts ]]
+	cqes=${BASH_REMATCH[1]} wakeups=${BASH_REMATCH[2]} posts=${BASH_REMATCH[3]}
+	echo "$line" >&2
+	# Every file costs at least open + read + close: 3 CQEs.
+	[ "$cqes" -ge $((3 * 300)) ]
+	[ "$wakeups" -lt "$cqes" ]
+	[ "$posts" -lt "$cqes" ]
+}
+
+@test "--reverse counts its poll CQEs and says which poll it used" {
+	run timeout -k 5 "$T" bash -c 'cat "$1" | epoll-bridge --reverse >/dev/null' _ "$BATS_FILE_TMPDIR/list"
+	[ "$status" -ne 77 ] || skip "exit 77: ${lines[-1]}"
+	assert_status 1
+	[[ "${lines[-1]}" =~ waits\ in\ io_uring_wait_cqe,\ [0-9]+\ poll\ CQEs\ \((multishot|one-shot)\ poll\)$ ]]
+}
+
+@test "io_uring denied (EPERM and ENOSYS, as seccomp does): exit 77 naming the cause, every mode" {
+	for m in "${MODES[@]}"; do
+		run timeout 10 deny-uring epoll-bridge $m </dev/null
+		assert_status 77
+		[[ "$output" == *"io_uring_setup: Operation not permitted"*seccomp* ]]
+		run timeout 10 deny-uring -e ENOSYS epoll-bridge $m </dev/null
+		assert_status 77
+		[[ "$output" == *"io_uring_setup: Function not implemented"* ]]
+	done
+}
+
+@test "usage: -h prints it and exits 0; unknown options, bad depth and arguments exit 2" {
+	urun epoll-bridge -h
+	assert_status 0
+	[[ "$output" == usage:* ]]
+	urun epoll-bridge --help
+	assert_status 0
+	urun epoll-bridge --bogus </dev/null
+	assert_status 2
+	[[ "$output" == *usage:* ]]
+	for q in 0 -1 x 4097 ''; do
+		urun epoll-bridge -q "$q" </dev/null
+		assert_status 2
+	done
+	urun epoll-bridge somefile </dev/null
+	assert_status 2
+}
+
+@test "stdout to a full device is an error, not a silent exit 0" {
+	[ -w /dev/full ]
+	run timeout -k 5 "$T" bash -c 'epoll-bridge <"$1" >/dev/full' _ "$BATS_FILE_TMPDIR/list"
+	[ "$status" -ne 77 ] || skip "exit 77: ${lines[-1]}"
+	assert_status 1
+	[[ "$output" == *"No space left on device"* ]]
+}
