@@ -12,7 +12,7 @@
  * program, not the kernel, keeps the bytes in order: a ring of slots that
  * is read in any order and written strictly from its head.
  *
- * Usage:    uring-cat [-v] [-q DEPTH] [-b SIZE] [FILE...]
+ * Usage:    uring-cat [-v] [-q DEPTH] [-b SIZE] [--nowait] [FILE...]
  * Build:    cc -std=gnu11 -Wall -Wextra -O2 -o uring-cat uring-cat.c -luring
  * Requires: Linux 5.6 (IORING_OP_READ/WRITE, IORING_FEAT_RW_CUR_POS),
  *           liburing 2.2 or newer (Debian 12's 2.3 is fine).
@@ -34,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -67,6 +68,7 @@ struct input {
 	const char *name;
 	int fd;
 	bool positional;	/* regular file: reads at explicit offsets */
+	bool pipe;		/* a pipe or socket: --nowait applies */
 	off_t next;		/* offset of the next new read */
 	off_t size;		/* st_size at open; past it, one read at a time */
 	bool stop;		/* a read hit end of file or failed: no new reads */
@@ -82,7 +84,9 @@ struct cat {
 	bool writing;		/* one write in flight keeps stdout in order */
 	int write_err;		/* first write error: stop everything */
 	bool verbose;
+	bool nowait;		/* --nowait: RWF_NOWAIT on pipes, -EAGAIN comes back */
 	struct stat out;	/* what stdout is, to refuse cat f >> f */
+	off_t out_off;		/* where the next write goes; -1: its own position */
 	uint64_t enters, sqes;
 	struct counts total;
 };
@@ -99,6 +103,7 @@ static void usage(FILE *to, int status)
 		"  -q, --depth=DEPTH  reads in flight on a regular file (1-%d, default %d)\n"
 		"  -b, --block=SIZE   bytes per read (default 128k; k and m suffixes)\n"
 		"  -v, --verbose      print submissions, completions and bytes on stderr\n"
+		"      --nowait       RWF_NOWAIT on pipes: poll on -EAGAIN, then retry\n"
 		"  -h, --help         print this help\n",
 		prog, MAX_DEPTH, DEFAULT_DEPTH);
 	exit(status);
@@ -137,12 +142,15 @@ static void setup_ring(struct cat *c)
 	ret = io_uring_queue_init_params(c->depth + 2, &c->ring, &p);
 	if (ret == -EPERM || ret == -ENOSYS) {
 		uname(&u);
-		fprintf(stderr, "%s: io_uring_setup: %s: io_uring (Linux 5.1) is %s here"
-			" (kernel %s); likely causes: a container's seccomp profile"
-			" (Docker's default blocks io_uring), the kernel.io_uring_disabled"
-			" sysctl (Linux 6.6+), or a kernel built without it\n",
-			prog, strerror(-ret), ret == -EPERM ? "not permitted" : "missing",
-			u.release);
+		if (ret == -EPERM)
+			fprintf(stderr, "%s: io_uring_setup: %s: io_uring is switched off"
+				" here: a container's seccomp profile (Docker's default"
+				" blocks it) or the kernel.io_uring_disabled sysctl"
+				" (Linux 6.6+)\n", prog, strerror(-ret));
+		else
+			fprintf(stderr, "%s: io_uring_setup: %s: kernel %s has no"
+				" io_uring (it needs Linux 5.1 with CONFIG_IO_URING),"
+				" or a sandbox hides it\n", prog, strerror(-ret), u.release);
 		exit(77);
 	}
 	if (ret < 0)
@@ -197,11 +205,18 @@ static void submit_read(struct cat *c, struct input *in, struct slot *s)
 	off_t at = in->positional ? s->off + (off_t)s->got : -1;
 
 	io_uring_prep_read(sqe, in->fd, s->buf + s->got, s->len - s->got, at);
+	if (c->nowait && in->pipe)
+		sqe->rw_flags = RWF_NOWAIT;
 	tag(sqe, c, s, OP_READ);
 	in->n.reads++;
 }
 
-/* -EAGAIN: the descriptor is O_NONBLOCK. Ask to be told when it is ready. */
+/*
+ * -EAGAIN: "not ready, and you told me not to wait". Linux 5.6 to 5.13
+ * answer so for any O_NONBLOCK descriptor; later kernels only when the
+ * file cannot wait without blocking a thread, or for RWF_NOWAIT (--nowait).
+ * Ask to be told when it is ready, then try again: the readiness model.
+ */
 static void submit_poll(struct cat *c, struct slot *s, int fd, enum op op)
 {
 	struct io_uring_sqe *sqe = get_sqe(c);
@@ -214,8 +229,10 @@ static void submit_write(struct cat *c, struct slot *s)
 {
 	struct io_uring_sqe *sqe = get_sqe(c);
 
-	/* offset -1: at stdout's file position, which the write moves on */
-	io_uring_prep_write(sqe, STDOUT_FILENO, s->buf + s->put, s->got - s->put, -1);
+	io_uring_prep_write(sqe, STDOUT_FILENO, s->buf + s->put, s->got - s->put,
+			    c->out_off);
+	if (c->nowait && (S_ISFIFO(c->out.st_mode) || S_ISSOCK(c->out.st_mode)))
+		sqe->rw_flags = RWF_NOWAIT;
 	tag(sqe, c, s, OP_WRITE);
 }
 
@@ -344,6 +361,8 @@ static void on_write(struct cat *c, struct input *in, struct slot *s, int res)
 	} else {
 		s->put += res;
 		in->n.bytes += res;
+		if (c->out_off >= 0)
+			c->out_off += res;
 		if (s->put < s->got) {
 			in->n.short_writes++;
 			in->n.writes++;
@@ -523,6 +542,7 @@ static int cat_file(struct cat *c, const char *name)
 	if (is_stdin)
 		saved_fl = blocking_if_regular(in.fd);
 	in.positional = S_ISREG(st.st_mode);
+	in.pipe = S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode);
 	in.size = st.st_size;
 	/* stdin may have been read partly already: start where it stands */
 	if (in.positional && is_stdin && (in.next = lseek(in.fd, 0, SEEK_CUR)) < 0)
@@ -540,6 +560,23 @@ out:
 	print_counts(c, name, &in.n);
 	add_counts(&c->total, &in.n);
 	return status;
+}
+
+/*
+ * A pipe or a terminal is written at offset -1, "its own position". A
+ * regular file is written at offsets we count ourselves, and its position
+ * is set once at the end: on Linux 6.18 a write at -1 cut short by
+ * RLIMIT_FSIZE reports its bytes but leaves the position where it was, so
+ * the rest would overwrite them (lesson 01 found it; the README shows it).
+ * O_APPEND writes go to the end whatever the offset: leave them at -1.
+ */
+static off_t out_begin(const struct stat *out)
+{
+	int fl = fcntl(STDOUT_FILENO, F_GETFL);
+
+	if (!S_ISREG(out->st_mode) || fl < 0 || (fl & O_APPEND))
+		return -1;
+	return lseek(STDOUT_FILENO, 0, SEEK_CUR);
 }
 
 static void alloc_slots(struct cat *c)
@@ -561,6 +598,7 @@ static void parse_args(struct cat *c, int argc, char **argv)
 		{ "depth", required_argument, NULL, 'q' },
 		{ "block", required_argument, NULL, 'b' },
 		{ "verbose", no_argument, NULL, 'v' },
+		{ "nowait", no_argument, NULL, 'N' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -579,6 +617,9 @@ static void parse_args(struct cat *c, int argc, char **argv)
 			break;
 		case 'v':
 			c->verbose = true;
+			break;
+		case 'N':
+			c->nowait = true;
 			break;
 		case 'h':
 			usage(stdout, 0);
@@ -608,6 +649,7 @@ int main(int argc, char **argv)
 	if (fstat(STDOUT_FILENO, &c.out))
 		err(1, "standard output");
 	out_fl = blocking_if_regular(STDOUT_FILENO);
+	c.out_off = out_begin(&c.out);
 	setup_ring(&c);
 	alloc_slots(&c);
 
@@ -620,6 +662,8 @@ int main(int argc, char **argv)
 			PRIu64 " CQEs\n", prog, c.total.bytes, c.sqes, c.enters,
 			c.total.cqes);
 	io_uring_queue_exit(&c.ring);
+	if (c.out_off >= 0)
+		lseek(STDOUT_FILENO, c.out_off, SEEK_SET);
 	free(c.slots[0].buf);
 	free(c.slots);
 	if (out_fl >= 0)

@@ -1,0 +1,143 @@
+#!/usr/bin/env bats
+# uring-cat on what is not a regular file: pipes, FIFOs, devices, ttys,
+# non-blocking descriptors, and files that change while they are read.
+
+load ../../tests/helpers
+
+# nonblock FD CMD...: run CMD with O_NONBLOCK set on descriptor FD (0 or 1).
+nonblock() {
+	local fd=$1
+	shift
+	perl -MFcntl -e '
+		my $fh = $ARGV[0] ? \*STDOUT : \*STDIN; shift @ARGV;
+		my $fl = fcntl($fh, F_GETFL, 0) or die "F_GETFL: $!";
+		fcntl($fh, F_SETFL, $fl | O_NONBLOCK) or die "F_SETFL: $!";
+		exec @ARGV or die "exec: $!"' "$fd" "$@"
+}
+
+@test "no FILE reads stdin, through a pipe" {
+	make_file "$TMP/in" 1000000
+	urun bash -c 'cat "$0" | uring-cat >"$1"' "$TMP/in" "$TMP/out"
+	assert_status 0
+	assert_same "$TMP/in" "$TMP/out"
+}
+
+@test "- is stdin, between files, and a second - finds it at its end" {
+	printf 'A' >"$TMP/a"
+	printf 'C' >"$TMP/c"
+	urun bash -c 'printf B | uring-cat "$0" - "$1" -' "$TMP/a" "$TMP/c"
+	assert_status 0
+	[ "$output" = "ABC" ]
+}
+
+@test "a FIFO" {
+	make_file "$TMP/in" 700000
+	mkfifo "$TMP/fifo"
+	urun bash -c 'cat "$0" >"$1" & uring-cat "$1" >"$2"; wait' "$TMP/in" "$TMP/fifo" "$TMP/out"
+	assert_status 0
+	assert_same "$TMP/in" "$TMP/out"
+}
+
+@test "a slow writer: every short read is taken as it comes, nothing lost" {
+	urun_split bash -c '{ printf one; sleep 0.3; printf two; sleep 0.3; printf three; } | uring-cat -v'
+	assert_status 0
+	[ "$output" = "onetwothree" ]
+	# three reads with data and one that found the end, at least
+	[[ "$stderr_out" =~ -:\ 11\ bytes,\ ([0-9]+)\ reads ]]
+	[ "${BASH_REMATCH[1]}" -ge 3 ]
+}
+
+# Since Linux 5.14 io_uring waits by itself (with an internal poll) even on an
+# O_NONBLOCK pipe, so these two pass on any kernel; on 5.6-5.13 the
+# -EAGAIN comes back and uring-cat polls. --nowait forces that path here.
+@test "stdin an O_NONBLOCK pipe with a slow writer: every byte, no error" {
+	urun_split bash -c 'source "$0"; { sleep 0.3; printf late; } | nonblock 0 uring-cat -v' \
+		<(declare -f nonblock)
+	assert_status 0
+	[ "$output" = "late" ]
+}
+
+@test "stdout an O_NONBLOCK pipe with a slow reader: every byte, no error" {
+	make_file "$TMP/in" 1000000
+	urun bash -c 'source "$0"; nonblock 1 uring-cat "$1" | { sleep 0.3; cat >"$2"; }' \
+		<(declare -f nonblock) "$TMP/in" "$TMP/out"
+	assert_status 0
+	assert_same "$TMP/in" "$TMP/out"
+}
+
+@test "--nowait: a read's -EAGAIN is answered with a poll, not a spin" {
+	urun_split bash -c '{ sleep 0.3; printf late; } | uring-cat -v --nowait'
+	assert_status 0
+	[ "$output" = "late" ]
+	[[ "$stderr_out" =~ \ ([0-9]+)\ EAGAIN ]]
+	[ "${BASH_REMATCH[1]}" -ge 1 ]
+	# a spinning retry would make thousands of reads in 0.3 s
+	[[ "$stderr_out" =~ -:\ 4\ bytes,\ ([0-9]+)\ reads ]]
+	[ "${BASH_REMATCH[1]}" -le 10 ]
+}
+
+@test "--nowait: a write's -EAGAIN on a full pipe waits with a poll" {
+	make_file "$TMP/in" 1000000
+	urun_split bash -c 'uring-cat -v --nowait "$0" | { sleep 0.3; cat >"$1"; }' "$TMP/in" "$TMP/out"
+	assert_status 0
+	assert_same "$TMP/in" "$TMP/out"
+	[[ "$stderr_out" =~ \ ([0-9]+)\ EAGAIN ]]
+	[ "${BASH_REMATCH[1]}" -ge 1 ]
+	[[ "$stderr_out" =~ \(([0-9]+)\ short\) ]]
+}
+
+@test "stdin a regular file marked O_NONBLOCK: read whole, the flag given back" {
+	local f=/dev/shm/uring-cat-nb.$$
+	make_file "$f" 3000000
+	urun_split bash -c 'source "$0"
+		{ nonblock 0 uring-cat -v >"$2"
+		  perl -MFcntl -e "print STDERR ((fcntl(STDIN, F_GETFL, 0) & O_NONBLOCK) ? qq(still nonblocking\n) : qq(blocking\n))"
+		} <"$1"' <(declare -f nonblock) "$f" "$TMP/out"
+	cmp "$f" "$TMP/out"; local same=$?
+	rm -f "$f"
+	assert_status 0
+	[ "$same" -eq 0 ]
+	[[ "$stderr_out" == *" 0 EAGAIN"* ]]
+	[[ "$stderr_out" == *"still nonblocking"* ]]
+}
+
+@test "character devices: /dev/null reads empty, /dev/zero reads zeros" {
+	urun bash -c 'uring-cat /dev/null | wc -c'
+	assert_status 0
+	[ "$output" -eq 0 ]
+	urun bash -c 'uring-cat /dev/zero | head -c 300000 | tr -d "\0" | wc -c'
+	assert_status 0
+	[ "$output" -eq 0 ]
+}
+
+@test "a terminal on stdout" {
+	printf 'line one\nline two\n' >"$TMP/in"
+	urun script -qec "uring-cat $TMP/in" /dev/null
+	assert_status 0
+	[ "$(printf '%s' "$output" | tr -d '\r')" = "$(cat "$TMP/in")" ]
+}
+
+# A reader that takes exactly $1 bytes, lets the test act, then takes the rest.
+# uring-cat -q 2 -b 64k reads at most 2 x 64 KiB (+ the 64 KiB pipe) ahead.
+@test "a file that shrinks during the read: the output is its new length, exactly" {
+	make_file "$TMP/in" $((8 * 1024 * 1024))
+	head -c $((3 * 1024 * 1024 + 1234)) "$TMP/in" >"$TMP/expected"
+	urun bash -c 'uring-cat -q 2 -b 64k "$0" | {
+		dd bs=64k count=16 iflag=fullblock status=none
+		truncate -s $((3 * 1024 * 1024 + 1234)) "$0"
+		cat; } >"$1"' "$TMP/in" "$TMP/out"
+	assert_status 0
+	assert_same "$TMP/expected" "$TMP/out"
+}
+
+@test "a file that grows during the read: the new bytes are printed too" {
+	make_file "$TMP/in" $((4 * 1024 * 1024))
+	make_file "$TMP/more" 777777
+	cat "$TMP/in" "$TMP/more" >"$TMP/expected"
+	urun bash -c 'uring-cat -q 2 -b 64k "$0" | {
+		dd bs=64k count=16 iflag=fullblock status=none
+		cat "$2" >>"$0"
+		cat; } >"$1"' "$TMP/in" "$TMP/out" "$TMP/more"
+	assert_status 0
+	assert_same "$TMP/expected" "$TMP/out"
+}
