@@ -22,7 +22,9 @@ cases=(
 	"bursty: SQPOLL spin, idle 5 ms|-s 8M -p 20 -i 5"
 	"bursty: SQPOLL spin, idle 1000 ms|-s 8M -p 20 -i 1000"
 	"bursty: SQPOLL blocking, idle 5 ms|-s 8M -p 20 -i 5 --wait"
-	"same CPU: SQPOLL spin, 16 reads|-s 64K --sq-cpu 0 --app-cpu 0"
+	"same CPU: SQPOLL spin, depth 32|-s 64K --sq-cpu 0 --app-cpu 0"
+	"same CPU: SQPOLL spin, depth 1|-s 64K -q 1 --sq-cpu 0 --app-cpu 0"
+	"same CPU: SQPOLL blocking, depth 1|-s 64K -q 1 --sq-cpu 0 --app-cpu 0 --wait"
 )
 
 # metrics FILE: "reads enters wakeups wall app poller proc" from one report.
@@ -85,5 +87,5 @@ for i in "${!cases[@]}"; do
 	done
 done
 printf '\nRatios compare the first three rows with the ordinary ring at depth 32.\n'
-printf 'Bursty rows pause 20 ms after every 32 blocks (64 pauses); the same-CPU row pins\n'
-printf 'poller and spinning app to one CPU on purpose (the pathology).\n'
+printf 'Bursty rows pause 20 ms after every 32 blocks (64 pauses); the same-CPU rows pin\n'
+printf 'poller and app to one CPU on purpose (16 reads: the pathology).\n'
