@@ -21,10 +21,13 @@ make -s -C ../tests >/dev/null || exit 1
 make -s >/dev/null || exit 1
 make -s -C ../05-echo-server >/dev/null 2>&1 || true
 ulimit -n "$(ulimit -Hn)"
-NAMES=(bufring-echo echo-server epoll-echo)
+# The legacy design of exercise 2 (IORING_OP_PROVIDE_BUFFERS), built aside.
+cc -std=gnu11 -O2 -o "$RAW.legacy" exercises/solutions/2-provide-buffers.c -luring || exit 1
+NAMES=(bufring-echo echo-server epoll-echo provide-buffers)
 declare -A CMD=([bufring-echo]=./bufring-echo
 	[echo-server]=../05-echo-server/echo-server
-	[epoll-echo]=../05-echo-server/epoll-echo)
+	[epoll-echo]=../05-echo-server/epoll-echo
+	[provide-buffers]=$RAW.legacy)
 for n in "${NAMES[@]}"; do
 	[ -x "${CMD[$n]}" ] || { echo "bench: ${CMD[$n]} missing (make -C ../05-echo-server)" >&2; exit 1; }
 done
@@ -51,7 +54,7 @@ stop() {
 # field NAME LINE: value of NAME= in an echo-load RESULT line.
 field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"; }
 
-echo "bench: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, $(uname -r); $REPS runs of ${DUR}s per cell" >&2
+echo "bench: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, $(uname -r), load average $(cut -d" " -f1-3 /proc/loadavg); $REPS runs of ${DUR}s per cell" >&2
 for rep in $(seq "$REPS"); do
 	for c in $CONNS; do
 		for s in $SIZES; do
@@ -94,13 +97,13 @@ function add(key, v) { vals[key] = vals[key] " " v }
 $1 == "rss" { add("rss0 " $2, $3); add("rss " $2, $4); if (!$5) bad["rss " $2] = 1; next }
 { k = $1 " " $2 " " $3; add("rt " k, $4); add("cpu " k, $5); if (!$6) bad[k] = 1 }
 END {
-	split("bufring-echo echo-server epoll-echo", S, " ")
+	split("bufring-echo echo-server epoll-echo provide-buffers", S, " ")
 	nc = split(conns, C, " "); ns = split(sizes, Z, " ")
 	print "| conns x size | bufring-echo rt/s | echo-server rt/s | epoll-echo rt/s | bufring/epoll | echo-server/epoll | bufring us/rt | echo-server us/rt | epoll us/rt | bufring CPU/epoll |"
 	print "|---|---|---|---|---|---|---|---|---|---|"
 	for (i = 1; i <= nc; i++) for (j = 1; j <= ns; j++) {
 		c = C[i]; z = Z[j]; row = "| " c " x " z " B"
-		for (m = 1; m <= 3; m++) {
+		for (m = 1; m <= 4; m++) {
 			k = S[m] " " c " " z; rt[m] = median("rt " k); cpu[m] = median("cpu " k)
 			printf "06-buffer-rings\t%s/%sx%s\trt_per_s\t%d\n", S[m], c, z, rt[m] > "bench.tsv.new"
 			printf "06-buffer-rings\t%s/%sx%s\tsrv_us_per_rt\t%.2f\n", S[m], c, z, cpu[m] > "bench.tsv.new"
@@ -112,12 +115,18 @@ END {
 		print row
 		printf "06-buffer-rings\t%sx%s\trt_ratio_bufring_epoll\t%.3f\n", c, z, rt[3] ? rt[1] / rt[3] : 0 > "bench.tsv.new"
 		printf "06-buffer-rings\t%sx%s\tcpu_ratio_bufring_epoll\t%.3f\n", c, z, cpu[3] ? cpu[1] / cpu[3] : 0 > "bench.tsv.new"
+		gen[++ng] = sprintf("| %s x %s B | %d | %d | %.2f | %.2f | %.2f | %.2f |", c, z, rt[1], rt[4],
+			rt[4] ? rt[1] / rt[4] : 0, cpu[1], cpu[4], cpu[4] ? cpu[1] / cpu[4] : 0)
 	}
+	print ""
+	print "| conns x size | ring rt/s | PROVIDE_BUFFERS rt/s | ring/legacy | ring us/rt | legacy us/rt | ring CPU/legacy |"
+	print "|---|---|---|---|---|---|---|"
+	for (i = 1; i <= ng; i++) print gen[i]
 	print ""
 	print "| server | RSS at start (KiB) | RSS, " idle " idle conns (KiB) | vs echo-server | vs epoll-echo |"
 	print "|---|---|---|---|---|"
-	for (m = 1; m <= 3; m++) r[m] = median("rss " S[m])
-	for (m = 1; m <= 3; m++) {
+	for (m = 1; m <= 4; m++) r[m] = median("rss " S[m])
+	for (m = 1; m <= 4; m++) {
 		printf "| %s | %d | %d%s | %.2f | %.2f |\n", S[m], median("rss0 " S[m]), r[m],
 			bad["rss " S[m]] ? " (FAIL)" : "", r[2] ? r[m] / r[2] : 0, r[3] ? r[m] / r[3] : 0
 		printf "06-buffer-rings\t%s/idle%s\trss_kb\t%d\n", S[m], idle, r[m] > "bench.tsv.new"
