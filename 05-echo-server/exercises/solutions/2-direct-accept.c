@@ -1,0 +1,609 @@
+/*
+ * Exercise 2: accept into direct descriptors.
+ *
+ * This is echo-server.c. Every accepted connection costs it a file
+ * descriptor: an entry in the process's fd table that each request must
+ * look up (and reference-count) when it is issued. Linux 5.19 lets
+ * io_uring accept straight into the ring's own table of registered
+ * ("direct", or "fixed") files instead; the connection then never has an
+ * ordinary fd at all: /proc/PID/fd shows only the listener.
+ *
+ * Do it: register a sparse file table, accept with the _direct variants
+ * (IORING_FILE_INDEX_ALLOC lets the kernel pick the slot; the CQE's res is
+ * the slot), use the slot with IOSQE_FIXED_FILE in recv and send, and
+ * close with io_uring_prep_close_direct(). setsockopt() needs a real fd:
+ * set TCP_NODELAY on the listener instead (accepted sockets inherit it).
+ *
+ * Usage:    2-direct-accept [-p PORT] [--single-accept]
+ * Build:    cc -std=gnu11 -Wall -Wextra -O2 -o 2-direct-accept 2-direct-accept.c -luring
+ * Check:    make exercises (or exercises/check)
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <err.h>
+#include <errno.h>
+#include <getopt.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+#include <liburing.h>
+
+#define PROG "2-direct-accept"
+#define BUF_SIZE 4096        /* each connection's receive buffer */
+#define SQ_ENTRIES 1024
+#define CQ_ENTRIES 8192      /* many connections can complete at once */
+#define PAUSE_MS 100         /* after EMFILE, try accept again this often */
+
+enum op { OP_ACCEPT = 1, OP_RECV, OP_SEND, OP_SIGNAL, OP_TIMER, OP_CANCEL,
+	  OP_CLOSE };
+
+#define DIRECT_FILES 8192    /* slots in the registered file table */
+
+#define GEN_MASK 0xffffffu
+
+static uint64_t ud_make(enum op op, uint32_t gen, int fd)
+{
+	return (uint64_t)op << 56 | (uint64_t)(gen & GEN_MASK) << 32 | (uint32_t)fd;
+}
+static enum op ud_op(uint64_t ud) { return (enum op)(ud >> 56); }
+static uint32_t ud_gen(uint64_t ud) { return (uint32_t)(ud >> 32) & GEN_MASK; }
+static int ud_fd(uint64_t ud) { return (int)(uint32_t)ud; }
+
+struct conn {
+	int fd;
+	uint32_t gen;
+	uint64_t inflight;      /* user_data of its one request in flight */
+	uint32_t len, off;      /* buf[off..len) is echo still to send */
+	unsigned char buf[BUF_SIZE];
+};
+
+/* The table is indexed by fd; slots hold pointers, so growing it never
+ * moves a buffer the kernel is writing into. */
+struct slot {
+	struct conn *c;
+	uint32_t gen;
+};
+
+static struct {
+	struct io_uring ring;
+	int lfd, sfd;
+	struct slot *slots;
+	size_t nslots;
+	unsigned inflight;      /* requests the kernel still holds */
+	bool multishot;         /* accept mode: multishot, or one per CQE */
+	bool accept_armed, timer_armed, paused, quit;
+	struct __kernel_timespec pause;
+} S = { .lfd = -1, .sfd = -1, .multishot = true,
+	.pause = { .tv_nsec = PAUSE_MS * 1000000L } };
+
+static struct {
+	unsigned long long accepted, closed, resets, bytes, recvs, sends,
+		short_sends, enters, cqes, pauses, stale;
+} count;
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: " PROG " [-p PORT] [--single-accept]\n"
+		"  TCP echo server on 127.0.0.1 with io_uring (PORT 0, the default,\n"
+		"  picks a free port). --single-accept: one accept request per\n"
+		"  connection, as before Linux 5.19's multishot accept.\n"
+		"  SIGINT or SIGTERM stops it.\n");
+}
+
+/* ---- the ring ---- */
+
+/* Exit 77 for "this kernel or environment cannot run the lesson". */
+static void unsupported(const char *what)
+{
+	struct utsname u;
+	uname(&u);
+	fprintf(stderr, PROG ": %s (running Linux %s)\n", what, u.release);
+	exit(77);
+}
+
+static void ring_init(void)
+{
+	struct io_uring_params p = { 0 };
+	p.flags = IORING_SETUP_CQSIZE;
+	p.cq_entries = CQ_ENTRIES;
+	/* 6.1: one thread submits, and completion work runs only when it
+	 * waits; fewer interruptions, less CPU. Older kernels say EINVAL. */
+	p.flags |= IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
+	int ret = io_uring_queue_init_params(SQ_ENTRIES, &S.ring, &p);
+	if (ret == -EINVAL) {
+		memset(&p, 0, sizeof(p));
+		p.flags = IORING_SETUP_CQSIZE;
+		p.cq_entries = CQ_ENTRIES;
+		ret = io_uring_queue_init_params(SQ_ENTRIES, &S.ring, &p);
+	}
+	if (ret == -EPERM || ret == -ENOSYS)
+		unsupported(ret == -EPERM ?
+			"io_uring_setup: Operation not permitted (blocked by a "
+			"seccomp profile such as Docker's default, or by the "
+			"kernel.io_uring_disabled sysctl)" :
+			"io_uring_setup: Function not implemented (a kernel "
+			"older than 5.1, or built without io_uring, or a sandbox)");
+	if (ret < 0)
+		errx(1, "io_uring_queue_init: %s", strerror(-ret));
+
+	struct io_uring_probe *pr = io_uring_get_probe_ring(&S.ring);
+	if (!pr)
+		unsupported("no opcode probe: io_uring_register PROBE needs Linux 5.6");
+	static const struct { int op; const char *name; } need[] = {
+		{ IORING_OP_ACCEPT, "IORING_OP_ACCEPT (Linux 5.5)" },
+		{ IORING_OP_RECV, "IORING_OP_RECV (Linux 5.6)" },
+		{ IORING_OP_SEND, "IORING_OP_SEND (Linux 5.6)" },
+		{ IORING_OP_POLL_ADD, "IORING_OP_POLL_ADD (Linux 5.1)" },
+		{ IORING_OP_TIMEOUT, "IORING_OP_TIMEOUT (Linux 5.4)" },
+		{ IORING_OP_ASYNC_CANCEL, "IORING_OP_ASYNC_CANCEL (Linux 5.5)" },
+	};
+	for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++) {
+		if (!io_uring_opcode_supported(pr, need[i].op)) {
+			char msg[128];
+			snprintf(msg, sizeof(msg), "this kernel lacks %s", need[i].name);
+			io_uring_free_probe(pr);
+			unsupported(msg);
+		}
+	}
+	io_uring_free_probe(pr);
+	/* An empty table of direct descriptors for accept to fill. */
+	ret = io_uring_register_files_sparse(&S.ring, DIRECT_FILES);
+	if (ret == -EINVAL)
+		unsupported("sparse registered file tables need Linux 5.19");
+	if (ret < 0)
+		errx(1, "io_uring_register_files_sparse: %s", strerror(-ret));
+}
+
+/* An SQE, submitting what is queued first if the SQ is full. */
+static struct io_uring_sqe *sqe_get(void)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&S.ring);
+	if (!sqe) {
+		int ret = io_uring_submit(&S.ring);
+		if (ret < 0)
+			errx(1, "io_uring_submit: %s", strerror(-ret));
+		count.enters++;
+		sqe = io_uring_get_sqe(&S.ring);
+		if (!sqe)
+			errx(1, "no SQE free even after submitting");
+	}
+	S.inflight++;
+	return sqe;
+}
+
+/* ---- setting up ---- */
+
+static int listen_on(unsigned port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		err(1, "socket");
+	int one = 1;
+	/* Let a restarted server bind while old connections sit in TIME_WAIT;
+	 * a live listener on the port still makes bind fail. */
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	/* Accepted sockets inherit it; they have no fd to setsockopt later. */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0)
+		err(1, "bind 127.0.0.1:%u", port);
+	if (listen(fd, SOMAXCONN) < 0)
+		err(1, "listen");
+	socklen_t len = sizeof(a);
+	if (getsockname(fd, (struct sockaddr *)&a, &len) < 0)
+		err(1, "getsockname");
+	printf("listening on 127.0.0.1:%u\n", ntohs(a.sin_port));
+	fflush(stdout);
+	return fd;
+}
+
+/* SIGINT and SIGTERM become readable data on a signalfd. */
+static int signals_as_fd(void)
+{
+	sigset_t mask;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+		err(1, "sigprocmask");
+	int fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (fd < 0)
+		err(1, "signalfd");
+	return fd;
+}
+
+/* Many connections need more than the usual 1024 descriptors. */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+/* ---- requests ---- */
+
+static void arm_accept(void)
+{
+	if (S.accept_armed || S.paused || S.quit)
+		return;
+	struct io_uring_sqe *sqe = sqe_get();
+	/* Into any free slot of the ring's table; the CQE's res is the slot.
+	 * A full table is -ENFILE, handled like EMFILE. */
+	if (S.multishot)   /* one request, a CQE per connection, until error */
+		io_uring_prep_multishot_accept_direct(sqe, S.lfd, NULL, NULL, 0);
+	else
+		io_uring_prep_accept_direct(sqe, S.lfd, NULL, NULL, 0,
+					    IORING_FILE_INDEX_ALLOC);
+	io_uring_sqe_set_data64(sqe, ud_make(OP_ACCEPT, 0, 0));
+	S.accept_armed = true;
+}
+
+/*
+ * The signalfd is watched with a poll request, and read with read(2) once
+ * the poll says a signal is queued (the read cannot block then). A read
+ * request on the signalfd itself would work on current kernels, but on
+ * those where signalfd has no non-blocking read path io_uring hands such a
+ * read to a worker thread, which is not the thread the signal waits for.
+ */
+static void arm_signal(void)
+{
+	struct io_uring_sqe *sqe = sqe_get();
+	io_uring_prep_poll_add(sqe, S.sfd, POLLIN);
+	io_uring_sqe_set_data64(sqe, ud_make(OP_SIGNAL, 0, 0));
+}
+
+static void arm_timer(void)
+{
+	if (S.timer_armed)
+		return;
+	struct io_uring_sqe *sqe = sqe_get();
+	io_uring_prep_timeout(sqe, &S.pause, 0, 0);
+	io_uring_sqe_set_data64(sqe, ud_make(OP_TIMER, 0, 0));
+	S.timer_armed = true;
+}
+
+static void arm_recv(struct conn *c)
+{
+	struct io_uring_sqe *sqe = sqe_get();
+	io_uring_prep_recv(sqe, c->fd, c->buf, BUF_SIZE, 0);
+	sqe->flags |= IOSQE_FIXED_FILE;     /* c->fd is a slot, not an fd */
+	c->inflight = ud_make(OP_RECV, c->gen, c->fd);
+	io_uring_sqe_set_data64(sqe, c->inflight);
+}
+
+static void arm_send(struct conn *c)
+{
+	struct io_uring_sqe *sqe = sqe_get();
+	/* MSG_NOSIGNAL: a peer that has gone gives EPIPE, not a SIGPIPE that
+	 * kills the whole server. */
+	io_uring_prep_send(sqe, c->fd, c->buf + c->off, c->len - c->off, MSG_NOSIGNAL);
+	sqe->flags |= IOSQE_FIXED_FILE;
+	c->inflight = ud_make(OP_SEND, c->gen, c->fd);
+	io_uring_sqe_set_data64(sqe, c->inflight);
+}
+
+static void arm_cancel(uint64_t target)
+{
+	struct io_uring_sqe *sqe = sqe_get();
+	io_uring_prep_cancel64(sqe, target, 0);
+	io_uring_sqe_set_data64(sqe, ud_make(OP_CANCEL, 0, 0));
+}
+
+/* ---- connections ---- */
+
+static struct slot *slot_for(int fd)
+{
+	if ((size_t)fd >= S.nslots) {
+		size_t n = S.nslots ? S.nslots : 64;
+		while (n <= (size_t)fd)
+			n *= 2;
+		struct slot *s = realloc(S.slots, n * sizeof(*s));
+		if (!s)
+			err(1, "realloc");
+		memset(s + S.nslots, 0, (n - S.nslots) * sizeof(*s));
+		S.slots = s;
+		S.nslots = n;
+	}
+	return &S.slots[fd];
+}
+
+/* The live connection a completion belongs to, or NULL if it is stale. */
+static struct conn *conn_of(uint64_t ud)
+{
+	int fd = ud_fd(ud);
+	if ((size_t)fd >= S.nslots || !S.slots[fd].c ||
+	    S.slots[fd].gen != ud_gen(ud)) {
+		count.stale++;
+		return NULL;
+	}
+	return S.slots[fd].c;
+}
+
+static void resume_accept(void)
+{
+	S.paused = false;
+	arm_accept();
+}
+
+/* Only called when the connection has no request in flight, so nothing in
+ * the kernel still points at its buffer. */
+static void close_direct(int slot)
+{
+	struct io_uring_sqe *sqe = sqe_get();
+	io_uring_prep_close_direct(sqe, (unsigned)slot);
+	io_uring_sqe_set_data64(sqe, ud_make(OP_CLOSE, 0, 0));
+}
+
+static void conn_close(struct conn *c)
+{
+	/* The slot frees when the close runs; an accept may then reuse it,
+	 * and the generation tells a late CQE of this one from the next. */
+	close_direct(c->fd);
+	S.slots[c->fd].c = NULL;
+	free(c);
+	count.closed++;
+	if (S.paused)           /* a descriptor is free again */
+		resume_accept();
+}
+
+static void conn_open(int fd)
+{
+	struct conn *c = malloc(sizeof(*c));
+	if (!c) {
+		warn("malloc");
+		close_direct(fd);
+		return;
+	}
+	/* TCP_NODELAY came from the listener. */
+	struct slot *s = slot_for(fd);
+	s->gen = (s->gen + 1) & GEN_MASK;
+	s->c = c;
+	c->fd = fd;
+	c->gen = s->gen;
+	c->len = c->off = 0;
+	count.accepted++;
+	arm_recv(c);
+}
+
+/* A request of c failed with -res: the peer is gone, or worse. */
+static void conn_failed(struct conn *c, int res, const char *what)
+{
+	if (res == -ECONNRESET || res == -EPIPE)
+		count.resets++;
+	else if (res != -ECANCELED)
+		warnx("%s: %s", what, strerror(-res));
+	conn_close(c);
+}
+
+/* ---- completions ---- */
+
+static void on_accept(struct io_uring_cqe *cqe)
+{
+	bool more = cqe->flags & IORING_CQE_F_MORE;
+	if (!more)
+		S.accept_armed = false;
+	if (cqe->res >= 0) {
+		if (S.quit)
+			close_direct(cqe->res);
+		else
+			conn_open(cqe->res);
+	} else if (cqe->res == -EINVAL && S.multishot && count.accepted == 0) {
+		/* Before 5.19 the multishot flag is an invalid field. */
+		S.multishot = false;
+	} else if (cqe->res == -EMFILE || cqe->res == -ENFILE ||
+		   cqe->res == -ENOBUFS || cqe->res == -ENOMEM) {
+		/* Out of descriptors (or memory). The connection waits in the
+		 * listen backlog; accept again when one of ours closes, or
+		 * after PAUSE_MS if none does. */
+		if (!S.paused) {
+			warnx("accept: %s (pausing)", strerror(-cqe->res));
+			count.pauses++;
+			S.paused = true;
+		}
+		arm_timer();
+	} else if (cqe->res != -ECANCELED && cqe->res != -ECONNABORTED &&
+		   cqe->res != -EINTR) {
+		warnx("accept: %s", strerror(-cqe->res));
+	}
+	if (!more)
+		arm_accept();
+}
+
+static void on_recv(struct conn *c, int res)
+{
+	count.recvs++;
+	if (res > 0 && !S.quit) {
+		count.bytes += (unsigned)res;
+		c->len = (uint32_t)res;
+		c->off = 0;
+		arm_send(c);
+	} else if (res == 0) {
+		conn_close(c);  /* EOF: every byte before it has been echoed */
+	} else if (res == -EINTR || res == -EAGAIN) {
+		arm_recv(c);
+	} else {
+		conn_failed(c, res > 0 ? -ECANCELED : res, "recv");
+	}
+}
+
+static void on_send(struct conn *c, int res)
+{
+	count.sends++;
+	if (res >= 0 && !S.quit) {
+		c->off += (uint32_t)res;
+		if (c->off < c->len) {
+			count.short_sends++;   /* send the rest from where it stopped */
+			arm_send(c);
+		} else {
+			arm_recv(c);
+		}
+	} else if (res == -EINTR || res == -EAGAIN) {
+		arm_send(c);
+	} else {
+		conn_failed(c, res >= 0 ? -ECANCELED : res, "send");
+	}
+}
+
+/* Stop: cancel every request still in flight. Their CQEs (mostly
+ * -ECANCELED) close the connections; the loop ends when none is left. */
+static void on_signal(void)
+{
+	struct signalfd_siginfo si;
+	if (read(S.sfd, &si, sizeof(si)) != (ssize_t)sizeof(si)) {
+		arm_signal();   /* woken for nothing: watch again */
+		return;
+	}
+	S.quit = true;
+	if (S.accept_armed)
+		arm_cancel(ud_make(OP_ACCEPT, 0, 0));
+	if (S.timer_armed)
+		arm_cancel(ud_make(OP_TIMER, 0, 0));
+	for (size_t fd = 0; fd < S.nslots; fd++)
+		if (S.slots[fd].c)
+			arm_cancel(S.slots[fd].c->inflight);
+}
+
+static void on_cqe(struct io_uring_cqe *cqe)
+{
+	uint64_t ud = io_uring_cqe_get_data64(cqe);
+	struct conn *c;
+	count.cqes++;
+	if (!(cqe->flags & IORING_CQE_F_MORE))
+		S.inflight--;   /* the kernel is done with this request */
+	switch (ud_op(ud)) {
+	case OP_ACCEPT:
+		on_accept(cqe);
+		break;
+	case OP_RECV:
+		if ((c = conn_of(ud)))
+			on_recv(c, cqe->res);
+		break;
+	case OP_SEND:
+		if ((c = conn_of(ud)))
+			on_send(c, cqe->res);
+		break;
+	case OP_SIGNAL:
+		if (!S.quit)
+			on_signal();
+		break;
+	case OP_TIMER:
+		S.timer_armed = false;
+		if (S.paused && !S.quit)
+			resume_accept();
+		break;
+	case OP_CANCEL:         /* 0, or -ENOENT if it had completed already */
+	case OP_CLOSE:
+		break;
+	default:
+		errx(1, "completion with unknown user_data %#llx",
+		     (unsigned long long)ud);
+	}
+}
+
+/* ---- the loop ---- */
+
+static void serve(void)
+{
+	while (!S.quit || S.inflight > 0) {
+		/* One syscall: submit what the last batch queued, wait for one
+		 * completion at least. */
+		int ret = io_uring_submit_and_wait(&S.ring, 1);
+		count.enters++;
+		if (ret < 0 && ret != -EINTR && ret != -EBUSY && ret != -EAGAIN)
+			errx(1, "io_uring_submit_and_wait: %s", strerror(-ret));
+		struct io_uring_cqe *cqe;
+		unsigned head, seen = 0;
+		io_uring_for_each_cqe(&S.ring, head, cqe) {
+			on_cqe(cqe);
+			seen++;
+		}
+		io_uring_cq_advance(&S.ring, seen);
+	}
+}
+
+static void shut_down(void)
+{
+	S.paused = false;
+	for (size_t fd = 0; fd < S.nslots; fd++)   /* none left, normally */
+		if (S.slots[fd].c)
+			conn_close(S.slots[fd].c);
+	io_uring_queue_exit(&S.ring);
+	free(S.slots);
+	close(S.lfd);
+	close(S.sfd);
+	fprintf(stderr, PROG ": accepted=%llu closed=%llu resets=%llu bytes=%llu "
+		"recvs=%llu sends=%llu short_sends=%llu io_uring_enters=%llu "
+		"cqes=%llu accept=%s accept_pauses=%llu stale=%llu\n",
+		count.accepted, count.closed, count.resets, count.bytes,
+		count.recvs, count.sends, count.short_sends, count.enters,
+		count.cqes, S.multishot ? "multishot" : "single",
+		count.pauses, count.stale);
+}
+
+static unsigned parse(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "single-accept", no_argument, NULL, '1' },
+		{ NULL, 0, NULL, 0 } };
+	unsigned long port = 0;
+	char *end;
+	int ch;
+	while ((ch = getopt_long(argc, argv, "hp:", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'p':
+			errno = 0;
+			port = strtoul(optarg, &end, 10);
+			if (errno || end == optarg || *end || port > 65535) {
+				fprintf(stderr, PROG ": bad port: %s\n", optarg);
+				usage(stderr);
+				exit(2);
+			}
+			break;
+		case '1':
+			S.multishot = false;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			usage(stderr);
+			exit(2);
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		exit(2);
+	}
+	return (unsigned)port;
+}
+
+int main(int argc, char **argv)
+{
+	unsigned port = parse(argc, argv);
+	raise_nofile();
+	S.sfd = signals_as_fd();
+	ring_init();
+	S.lfd = listen_on(port);
+	arm_signal();
+	arm_accept();
+	serve();
+	shut_down();
+	return 0;
+}
