@@ -52,11 +52,11 @@ check() {
 
 @test "several reads really are in flight at once on a regular file" {
 	make_file "$TMP/in" $((4 * 1024 * 1024))
-	urun_split uring-cat -v -q 8 "$TMP/in"
+	urun bash -c 'uring-cat -v -q 8 "$0" 2>&1 >/dev/null' "$TMP/in"
 	assert_status 0
-	[[ "$stderr_out" == *"up to 8 in flight"* ]]
-	urun_split uring-cat -v -q 1 "$TMP/in"
-	[[ "$stderr_out" == *"up to 1 in flight"* ]]
+	[[ "$output" == *"up to 8 in flight"* ]]
+	urun bash -c 'uring-cat -v -q 1 "$0" 2>&1 >/dev/null' "$TMP/in"
+	[[ "$output" == *"up to 1 in flight"* ]]
 }
 
 @test "several files come out in order, empty ones included" {
@@ -94,7 +94,8 @@ check() {
 	printf 'start' | dd of="$f" conv=notrunc status=none
 	printf 'ACROSS' | dd of="$f" bs=1 seek=$(((1 << 32) - 3)) conv=notrunc status=none
 	printf 'end' | dd of="$f" bs=1 seek=$(((1 << 32) + 4096 + 2)) conv=notrunc status=none
-	want=$(cat "$f" | cksum)
+	# what `cat "$f" | cksum` prints, worked out once: cat takes as long as we do
+	want="1009211741 $(((1 << 32) + 4096 + 5))"
 	run timeout 120 bash -c 'uring-cat -q 16 -b 1m "$0" | cksum' "$f"
 	got=$output
 	rm -f "$f"
