@@ -11,20 +11,21 @@ RUNS=${RUNS:-5}
 out=$(mktemp -d /dev/shm/iou-bench-04.XXXXXX)
 trap 'rm -rf "$out"' EXIT
 
-# label|arguments. The first is the baseline the ratios refer to.
+# label|arguments|row of the baseline the ratios refer to (an ordinary ring).
 cases=(
-	"ordinary ring, depth 32|--no-sqpoll"
-	"SQPOLL, spin reap, depth 32|"
-	"SQPOLL, blocking reap, depth 32|--wait"
-	"ordinary ring, depth 1|--no-sqpoll -q 1"
-	"SQPOLL, spin reap, depth 1|-q 1"
-	"bursty: ordinary ring|--no-sqpoll -s 8M -p 20"
-	"bursty: SQPOLL spin, idle 5 ms|-s 8M -p 20 -i 5"
-	"bursty: SQPOLL spin, idle 1000 ms|-s 8M -p 20 -i 1000"
-	"bursty: SQPOLL blocking, idle 5 ms|-s 8M -p 20 -i 5 --wait"
-	"same CPU: SQPOLL spin, depth 32|-s 64K --sq-cpu 0 --app-cpu 0"
-	"same CPU: SQPOLL spin, depth 1|-s 64K -q 1 --sq-cpu 0 --app-cpu 0"
-	"same CPU: SQPOLL blocking, depth 1|-s 64K -q 1 --sq-cpu 0 --app-cpu 0 --wait"
+	"ordinary ring, depth 32|--no-sqpoll|"
+	"SQPOLL, spin reap, depth 32||0"
+	"SQPOLL, blocking reap, depth 32|--wait|0"
+	"ordinary ring, depth 1|--no-sqpoll -q 1|"
+	"SQPOLL, spin reap, depth 1|-q 1|3"
+	"SQPOLL, blocking reap, depth 1|-q 1 --wait|3"
+	"bursty: ordinary ring|--no-sqpoll -s 8M -p 20|"
+	"bursty: SQPOLL spin, idle 5 ms|-s 8M -p 20 -i 5|6"
+	"bursty: SQPOLL spin, idle 1000 ms|-s 8M -p 20 -i 1000|6"
+	"bursty: SQPOLL blocking, idle 5 ms|-s 8M -p 20 -i 5 --wait|6"
+	"same CPU: SQPOLL spin, depth 32|-s 64K --sq-cpu 0 --app-cpu 0|"
+	"same CPU: SQPOLL spin, depth 1|-s 64K -q 1 --sq-cpu 0 --app-cpu 0|"
+	"same CPU: SQPOLL blocking, depth 1|-s 64K -q 1 --sq-cpu 0 --app-cpu 0 --wait|"
 )
 
 # metrics FILE: "reads enters wakeups wall app poller proc" from one report.
@@ -46,7 +47,7 @@ load=$(cut -d" " -f1-3 /proc/loadavg)
 ./sqpoll-demo -s 1M >/dev/null 2>&1 || { echo "sqpoll-demo cannot run here" >&2; exit 1; }
 for r in $(seq "$RUNS"); do
 	for i in "${!cases[@]}"; do
-		args=${cases[$i]#*|}
+		args=$(cut -d'|' -f2 <<<"${cases[$i]}")
 		# shellcheck disable=SC2086
 		timeout 120 ./sqpoll-demo $args >/dev/null 2>"$out/report" ||
 			{ echo "failed: sqpoll-demo $args" >&2; cat "$out/report" >&2; exit 1; }
@@ -56,28 +57,26 @@ for r in $(seq "$RUNS"); do
 done
 
 col() { awk -v c="$2" '{print $c}' "$out/case$1" | median; }
-base_wall=$(col 0 4)
-base_proc=$(col 0 7)
+range() { awk -v c="$2" 'NR == 1 || $c < lo {lo = $c} NR == 1 || $c > hi {hi = $c} END {printf "%.0f–%.0f", lo, hi}' "$out/case$1"; }
 
 printf '### 04-sqpoll: checksum a tmpfs file in 4 KiB reads (default 64 MiB), median of %d rounds\n\n' "$RUNS"
 printf '%s, %s CPUs, kernel %s, load average before: %s\n\n' "$(date -u +%F)" "$(nproc)" "$(uname -r)" "$load"
-printf '| case | arguments | reads | io_uring_enter | wakeups | wall ms | app CPU ms | poller CPU ms | process CPU ms | wall µs/read | wall vs ordinary | CPU vs ordinary |\n'
+printf '| case | arguments | reads | io_uring_enter | wakeups | wall ms (min–max) | app CPU ms | poller CPU ms | process CPU ms | wall µs/read | wall vs ordinary | CPU vs ordinary |\n'
 printf '|---|---|---|---|---|---|---|---|---|---|---|---|\n'
 : >bench.tsv
 for i in "${!cases[@]}"; do
-	label=${cases[$i]%%|*}
-	args=${cases[$i]#*|}
+	IFS='|' read -r label args base <<<"${cases[$i]}"
 	reads=$(col "$i" 1); enters=$(col "$i" 2); wake=$(col "$i" 3)
 	wall=$(col "$i" 4); app=$(col "$i" 5); proc=$(col "$i" 7)
 	poll=$(awk '$6 != "-" {print $6}' "$out/case$i" | median)
 	[ -n "$poll" ] || poll=-
 	ratio_w=-; ratio_c=-
-	if [ "$i" -lt 3 ]; then
-		ratio_w=$(awk -v a="$wall" -v b="$base_wall" 'BEGIN {printf "%.2f", a / b}')
-		ratio_c=$(awk -v a="$proc" -v b="$base_proc" 'BEGIN {printf "%.2f", a / b}')
+	if [ -n "$base" ]; then
+		ratio_w=$(awk -v a="$wall" -v b="$(col "$base" 4)" 'BEGIN {printf "%.2f", a / b}')
+		ratio_c=$(awk -v a="$proc" -v b="$(col "$base" 7)" 'BEGIN {printf "%.2f", a / b}')
 	fi
-	printf '| %s | `%s` | %s | %s | %s | %.1f | %.1f | %s | %.1f | %.2f | %s | %s |\n' \
-		"$label" "${args:-(none)}" "$reads" "$enters" "$wake" "$wall" "$app" \
+	printf '| %s | `%s` | %s | %s | %s | %.1f (%s) | %.1f | %s | %.1f | %.2f | %s | %s |\n' \
+		"$label" "${args:-(none)}" "$reads" "$enters" "$wake" "$wall" "$(range "$i" 4)" "$app" \
 		"$([ "$poll" = - ] && echo - || printf '%.1f' "$poll")" "$proc" \
 		"$(awk -v w="$wall" -v n="$reads" 'BEGIN {print (n > 0) ? w * 1000 / n : 0}')" \
 		"$ratio_w" "$ratio_c"
@@ -86,6 +85,6 @@ for i in "${!cases[@]}"; do
 		printf '04-sqpoll\t%s\t%s\t%s\n' "$label" "${m% *}" "${m#* }" >>bench.tsv
 	done
 done
-printf '\nRatios compare the first three rows with the ordinary ring at depth 32.\n'
+printf '\nRatios compare each SQPOLL row with the ordinary ring of its group (same depth, same pauses).\n'
 printf 'Bursty rows pause 20 ms after every 32 blocks (64 pauses); the same-CPU rows pin\n'
 printf 'poller and app to one CPU on purpose (16 reads: the pathology).\n'

@@ -175,6 +175,11 @@ static void parse_args(int argc, char **argv, struct options *o)
 	o->path = optind < argc ? argv[optind] : NULL;
 	if (!o->entries)
 		o->entries = o->depth;
+	if ((unsigned long long)o->depth * o->block > 256ULL << 20) {
+		fprintf(stderr, PROG ": -q %u times -b %u is over 256 MiB of buffers\n",
+			o->depth, o->block);
+		exit(2);
+	}
 }
 
 /*
@@ -496,6 +501,15 @@ static int submit(struct run *r)
 	return pending ? enter(r, &r->enter_submit, pending, 0, 0) : 0;
 }
 
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#endif
+}
+
 /*
  * The SQ ring is full. Without SQPOLL, submitting empties it. With SQPOLL
  * only the poller empties it: publish (waking it if it sleeps), then sleep
@@ -507,8 +521,14 @@ static void make_room(struct run *r)
 	unsigned before = io_uring_sq_space_left(&r->ring);
 	int ret = submit(r);
 
-	if (ret >= 0 && r->o.sqpoll && !io_uring_sq_space_left(&r->ring))
+	if (ret >= 0 && r->o.sqpoll && !io_uring_sq_space_left(&r->ring)) {
 		ret = enter(r, &r->enter_sqfull, 0, 0, IORING_ENTER_SQ_WAIT);
+		if (ret == -EINVAL) {   /* before 5.10: no SQ_WAIT, so spin */
+			while (!io_uring_sq_space_left(&r->ring))
+				cpu_relax();
+			ret = 0;
+		}
+	}
 	if (ret < 0)
 		errx(1, "io_uring_enter: %s", strerror(-ret));
 	if (!r->o.sqpoll && ret == 0 && before == 0)
@@ -546,15 +566,6 @@ static void issue_reads(struct run *r)
 		queue_read(r, s);
 		r->issued++;
 	}
-}
-
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#elif defined(__aarch64__)
-	__asm__ __volatile__("yield");
-#endif
 }
 
 /* Submit what is queued and wait until the CQ holds at least one CQE. */
