@@ -73,7 +73,9 @@ struct copy {
 	struct io_uring ring;
 	enum mode mode;
 	unsigned depth;
-	size_t block, align;
+	size_t block;
+	size_t ralign, walign;	/* O_DIRECT alignment of reads, of writes: 1 if none */
+	size_t align;		/* the larger: where blocks start */
 	bool verbose;
 	const char *src_name, *dst_name;
 	int src, dst;
@@ -213,8 +215,14 @@ static bool seekable(int fd)
  * apart from every other open error. Our choice when it refuses: say so and
  * copy that side through the page cache.
  */
-static void try_direct(struct copy *c, int fd, const char *name)
+static size_t try_direct(int fd, const char *name, mode_t mode)
 {
+	if (!S_ISREG(mode) && !S_ISBLK(mode)) {
+		/* On a pipe O_DIRECT means "packet mode": not what we want. */
+		fprintf(stderr, "%s: %s: not a file or a block device, no O_DIRECT for it\n",
+			prog, name);
+		return 1;
+	}
 	int fl = fcntl(fd, F_GETFL);
 	if (fl == -1)
 		err(1, "%s", name);
@@ -223,8 +231,9 @@ static void try_direct(struct copy *c, int fd, const char *name)
 			err(1, "%s: O_DIRECT", name);
 		fprintf(stderr, "%s: %s: O_DIRECT refused by its file system, "
 			"copying it through the page cache\n", prog, name);
+		return 1;
 	}
-	c->align = DIRECT_ALIGN;	/* offsets and lengths stay aligned either way */
+	return DIRECT_ALIGN;
 }
 
 static void open_src(struct copy *c, struct stat *st)
@@ -244,7 +253,7 @@ static void open_src(struct copy *c, struct stat *st)
 	else
 		c->size = 0;	/* unknown: every block is a probe */
 	if (c->mode == MODE_DIRECT)
-		try_direct(c, c->src, c->src_name);
+		c->ralign = try_direct(c->src, c->src_name, st->st_mode);
 }
 
 /*
@@ -268,7 +277,8 @@ static void open_dst(struct copy *c, const struct stat *src_st)
 		err(1, "%s", c->dst_name);
 	c->dst_seekable = seekable(c->dst);
 	if (c->mode == MODE_DIRECT)
-		try_direct(c, c->dst, c->dst_name);
+		c->walign = try_direct(c->dst, c->dst_name, st.st_mode);
+	c->align = c->ralign > c->walign ? c->ralign : c->walign;
 }
 
 /*
@@ -297,18 +307,20 @@ static void setup_slots(struct copy *c)
 		}
 		if (pipe2(s->pipe, O_CLOEXEC) == -1)
 			err(1, "pipe2");
-		/* The pipe must hold a whole block, plus a page for a block
-		 * that starts in the middle of one. */
-		if (fcntl(s->pipe[1], F_SETPIPE_SZ, (int)(c->block + 4096)) == -1)
+		/* The pipe must hold a whole block. A pipe counts pages, so a
+		 * block that is not a multiple of the page size may straddle
+		 * one more page than it fills: give it one more. */
+		size_t want = (c->block + 4095) / 4096 * 4096 + (c->block % 4096 ? 4096 : 0);
+		if (fcntl(s->pipe[1], F_SETPIPE_SZ, (int)want) == -1)
 			err(1, "-b %zu: pipe of that size (see /proc/sys/fs/pipe-max-size)",
 			    c->block);
 	}
 	c->eof = -1;
 }
 
-static size_t align_up(struct copy *c, size_t n)
+static size_t align_up(size_t n, size_t align)
 {
-	return (n + c->align - 1) / c->align * c->align;
+	return (n + align - 1) / align * align;
 }
 
 /*
@@ -330,7 +342,7 @@ static void next_segment(struct copy *c)
 	}
 	d -= d % (off_t)c->align;
 	if (h < c->size)
-		h = (off_t)align_up(c, (size_t)h);
+		h = (off_t)align_up((size_t)h, c->align);
 	c->next = d;
 	c->seg_end = h < c->size ? h : c->size;
 }
@@ -354,9 +366,10 @@ static bool next_block(struct copy *c, struct slot *s)
 		s->len = room < c->block ? room : c->block;
 		/* The tail is a full read of its fstat length, except with
 		 * O_DIRECT, which must ask for an aligned length and so gets
-		 * a short read at the end of file: don't link that one. */
+		 * a short read at the end of file; and an O_DIRECT write
+		 * must be aligned too. Don't link those. */
 		s->linked = s->len % c->align == 0;
-		s->len = align_up(c, s->len);
+		s->len = align_up(s->len, c->ralign);
 	} else {
 		/* Past the size fstat gave: one probe at a time, until a
 		 * read finds end of file. The source may have grown. */
@@ -424,13 +437,13 @@ static void prep_write(struct copy *c, struct slot *s, struct io_uring_sqe *sqe)
  */
 static void submit_read(struct copy *c, struct slot *s)
 {
-	s->rfrom = s->got - s->got % c->align;
+	s->rfrom = s->got - s->got % c->ralign;
 	if (!s->linked) {
 		prep_read(c, s, get_sqe(c));
 		c->st.lone_reads++;
 		return;
 	}
-	s->wfrom = s->put - s->put % c->align;
+	s->wfrom = s->put - s->put % c->walign;
 	s->wlen = s->len - s->wfrom;
 	struct io_uring_sqe *r = get_sqe(c), *w = get_sqe(c);
 	prep_read(c, s, r);
@@ -444,8 +457,8 @@ static void submit_read(struct copy *c, struct slot *s)
  * the final ftruncate cuts the padding off. */
 static void submit_write(struct copy *c, struct slot *s)
 {
-	s->wfrom = s->put - s->put % c->align;
-	s->wlen = align_up(c, s->got) - s->wfrom;
+	s->wfrom = s->put - s->put % c->walign;
+	s->wlen = align_up(s->got, c->walign) - s->wfrom;
 	if (s->buf && s->wlen > s->got - s->wfrom)
 		memset(s->buf + s->got, 0, s->wfrom + s->wlen - s->got);
 	prep_write(c, s, get_sqe(c));
@@ -538,17 +551,21 @@ static void on_cqe(struct copy *c, const struct io_uring_cqe *cqe)
 
 /*
  * The loop: one io_uring_enter both submits every SQE prepared since the
- * last one and waits for at least one CQE; then all CQEs that are there are
- * handled, and each may prepare new SQEs. After an error nothing new is
- * started, but we still wait for what is in flight: the kernel may be
- * writing into our buffers.
+ * last one and waits; then all CQEs that are there are handled, and each
+ * may prepare new SQEs. It waits for half of what is in flight, not for one
+ * CQE: one enter (and one wake-up) per half a queue of completions instead
+ * of one per completion, while the other half keeps the kernel busy. Every
+ * SQE counted in inflight completes, so the wait always ends. After an
+ * error nothing new is started, but we still wait for what is in flight:
+ * the kernel may be writing into our buffers.
  */
 static void run(struct copy *c)
 {
 	for (unsigned i = 0; i < c->depth; i++)
 		step(c, &c->slots[i]);
 	while (c->inflight > 0) {
-		int ret = io_uring_submit_and_wait(&c->ring, 1);
+		unsigned want = c->inflight > 1 ? (unsigned)c->inflight / 2 : 1;
+		int ret = io_uring_submit_and_wait(&c->ring, want);
 		c->st.enters++;
 		if (ret < 0 && ret != -EINTR)
 			errx(1, "io_uring_submit_and_wait: %s", strerror(-ret));
@@ -597,7 +614,7 @@ static void report(const struct copy *c)
 
 int main(int argc, char **argv)
 {
-	struct copy c = { .align = 1, .src = -1, .dst = -1 };
+	struct copy c = { .ralign = 1, .walign = 1, .align = 1, .src = -1, .dst = -1 };
 	struct stat src_st;
 
 	parse_args(&c, argc, argv);
@@ -616,7 +633,9 @@ int main(int argc, char **argv)
 	if (c.verbose)
 		report(&c);
 	if (c.error)
-		errx(1, "%s: %s", c.error_name, strerror(c.error));
+		errx(1, "%s: %s%s", c.error_name, strerror(c.error),
+		     c.mode == MODE_SPLICE && c.error == EINVAL ?
+		     " (this file does not support splice)" : "");
 	if (close(c.dst) == -1)		/* NFS, for one, reports write errors here */
 		err(1, "%s", c.dst_name);
 
