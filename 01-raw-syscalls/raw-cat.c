@@ -400,11 +400,10 @@ static int write_out(struct ring *r, struct iovec *iov, unsigned cnt)
  * rather than trusted.
  */
 static long long read_batch(struct ring *r, int fd, off_t offset, bool seekable,
-			    bool *eof, int *write_err)
+			    unsigned n, bool *eof, int *write_err)
 {
 	struct iovec iovs[QUEUE_DEPTH];
 	int results[QUEUE_DEPTH];
-	unsigned n = seekable ? QUEUE_DEPTH : 1;   /* a pipe has no offsets */
 	unsigned ready = 0;                         /* chunks to write, in order */
 	long long moved = 0;
 	int read_err = 0;
@@ -446,17 +445,23 @@ static int cat_fd(struct ring *r, int fd, int *write_err)
 	off_t offset = lseek(fd, 0, SEEK_CUR);
 	bool seekable = offset >= 0;
 	bool saw_eof = false;
+	/* A pipe has no offsets: one read at a time, at its own position. */
+	unsigned batch = seekable ? QUEUE_DEPTH : 1;
 
 	if (!seekable)
 		offset = 0;
 	while (!saw_eof) {
-		long long moved = read_batch(r, fd, offset, seekable, &saw_eof,
-					     write_err);
+		long long moved = read_batch(r, fd, offset, seekable, batch,
+					     &saw_eof, write_err);
 		if (*write_err < 0)
 			return 0;
 		if (moved < 0)
 			return (int)moved;
 		offset += moved;
+		/* After a short read the file has most likely ended: ask with one
+		 * read rather than a whole batch. */
+		if (seekable)
+			batch = moved < (long long)batch * CHUNK ? 1 : QUEUE_DEPTH;
 	}
 	return 0;
 }

@@ -1,0 +1,71 @@
+/*
+ * Exercise 2: from READV to READ. (Reference solution.)
+ *
+ * raw-cat reads with IORING_OP_READV, which takes an array of iovecs and
+ * exists since Linux 5.1. Linux 5.6 added IORING_OP_READ, which takes a
+ * plain buffer: sqe->addr is the buffer, sqe->len its size in bytes (not a
+ * count of iovecs). This program prints one file with READ.
+ *
+ * It borrows raw-cat.c's ring functions by including it.
+ *
+ * Build:  cc -std=gnu11 -Wall -O2 -I.. -o read-op 2-read-op.c
+ * Goal:   ./read-op FILE   prints FILE exactly, like cat
+ */
+#define main raw_cat_main
+#include "raw-cat.c"
+#undef main
+
+/* Queue one read of up to len bytes at offset into buf. */
+static void queue_read(struct ring *r, int fd, char *buf, unsigned len,
+		       __u64 offset)
+{
+	struct io_uring_sqe *sqe = get_sqe(r);
+
+	sqe->opcode = IORING_OP_READ;
+	sqe->fd = fd;
+	sqe->addr = (unsigned long)buf;
+	sqe->len = len;           /* bytes, where READV counted iovecs */
+	sqe->off = offset;
+	sqe->user_data = 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct ring r;
+	int results[1];
+	__u64 offset = 0;
+
+	if (argc != 2) {
+		fprintf(stderr, "usage: read-op FILE\n");
+		return 2;
+	}
+	int fd = open(argv[1], O_RDONLY);
+	if (fd < 0) {
+		fprintf(stderr, "read-op: %s: %s\n", argv[1], strerror(errno));
+		return 1;
+	}
+	int ret = ring_open(&r, QUEUE_DEPTH);
+	if (ret != 0)
+		return ret;
+	out_begin();
+	for (;;) {
+		queue_read(&r, fd, buffers[0], CHUNK, offset);
+		if (submit_and_wait(&r, 1) < 0)
+			return 1;
+		reap(&r, results, NULL);
+		if (results[0] < 0) {
+			fprintf(stderr, "read-op: %s: %s\n", argv[1], strerror(-results[0]));
+			return 1;
+		}
+		if (results[0] == 0)
+			break;
+		struct iovec iov = { .iov_base = buffers[0], .iov_len = (size_t)results[0] };
+		if (write_out(&r, &iov, 1) < 0)
+			return 1;
+		offset += (__u64)results[0];
+	}
+	out_end();
+	ring_close(&r);
+	close(fd);
+	return 0;
+}
