@@ -1,0 +1,51 @@
+#!/usr/bin/env bats
+# wakeup-probe: the doors epoll-bridge relies on really open on this kernel.
+
+load ../../tests/helpers
+
+# row NOTIFIER RING COMPLETION: the "woke" and "CQE visible" columns of that row.
+row() {
+	printf '%s\n' "$output" | awk -v n="$1" -v r="$2" -v c="$3" '
+		substr($0, 1, 15) ~ "^" n " +$" && substr($0, 16, 15) ~ "^" r " +$" &&
+		index(substr($0, 31, 27), c) == 1 { print $(NF - 2), $NF }'
+}
+
+@test "a plain ring: the eventfd and the ring fd wake epoll for every kind of completion" {
+	urun wakeup-probe
+	assert_status 0
+	[ "${#lines[@]}" -ge 13 ]
+	for n in eventfd "ring fd"; do
+		for c in inline "task work" io-wq; do
+			echo "$n / $c: $(row "$n" plain "$c")" >&2
+			[ "$(row "$n" plain "$c")" = "yes yes" ]
+		done
+	done
+}
+
+@test "eventfd_async is not told of inline completions (the reason epoll-bridge uses the plain one)" {
+	urun wakeup-probe
+	assert_status 0
+	[ "$(row eventfd_async plain inline)" = "no yes" ]
+	[ "$(row eventfd_async plain io-wq)" = "yes yes" ]
+}
+
+@test "DEFER_TASKRUN: the eventfd wakes, but the CQE is only there after io_uring_get_events" {
+	urun wakeup-probe
+	assert_status 0
+	if [[ "$output" == *"needs Linux 6.1"* ]]; then
+		return 0    # an older kernel: nothing to check
+	fi
+	[ "$(row eventfd DEFER_TASKRUN "task work")" = "yes no" ]
+}
+
+@test "io_uring denied: exit 77 naming the cause; bad options exit 2" {
+	run timeout 10 deny-uring wakeup-probe
+	assert_status 77
+	[[ "$output" == *"io_uring_setup: Operation not permitted"*seccomp* ]]
+	urun wakeup-probe -t 0
+	assert_status 2
+	urun wakeup-probe --nope
+	assert_status 2
+	urun wakeup-probe -h
+	assert_status 0
+}
