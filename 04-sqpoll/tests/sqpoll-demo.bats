@@ -71,6 +71,7 @@ same_as_cksum() {
 
 @test "SQPOLL makes at most a tenth of the io_uring_enter calls, and strace agrees" {
 	command -v strace >/dev/null || { echo "strace is needed (apt-get install strace)" >&2; return 1; }
+	[ "$(nproc)" -ge 2 ] || skip "one CPU: sqpoll-demo reaps with a blocking wait there, by design"
 	# Depth 4: the ordinary ring needs at least 16 MiB / 4 KiB / 4 = 1024 calls.
 	urun strace -f -c -o "$TMP/plain" -e trace=io_uring_enter sqpoll-demo -s 16M -q 4 --no-sqpoll
 	assert_status 0
