@@ -41,7 +41,7 @@ metrics() {
 	END { print reads, enters, wake, wall, app, (poll == "" ? "-" : poll), proc }' "$1"
 }
 
-median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+median() { sort -g | awk '{a[NR]=$1} END {if (NR) print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
 load=$(cut -d" " -f1-3 /proc/loadavg)
 ./sqpoll-demo -s 1M >/dev/null 2>&1 || { echo "sqpoll-demo cannot run here" >&2; exit 1; }
@@ -82,6 +82,7 @@ for i in "${!cases[@]}"; do
 		"$ratio_w" "$ratio_c"
 	for m in "enters $enters" "wakeups $wake" "wall_ms $wall" "app_cpu_ms $app" \
 		 "poller_cpu_ms $poll" "process_cpu_ms $proc"; do
+		[ "${m#* }" = - ] && continue
 		printf '04-sqpoll\t%s\t%s\t%s\n' "$label" "${m% *}" "${m#* }" >>bench.tsv
 	done
 done
