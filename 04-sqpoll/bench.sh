@@ -7,7 +7,7 @@
 # file); its io_uring_enter count is exact (the tests check it with strace).
 set -eu
 cd "$(dirname "$0")"
-RUNS=${RUNS:-5}
+RUNS=${RUNS:-7}
 out=$(mktemp -d /dev/shm/iou-bench-04.XXXXXX)
 trap 'rm -rf "$out"' EXIT
 
