@@ -504,12 +504,11 @@ static void on_cqe(struct io_uring_cqe *cqe)
 			resume_accept();
 		break;
 	case OP_CANCEL:         /* 0, or -ENOENT if it had completed already */
-		break;
 	case OP_IDLE:
-		/* -ETIME (it fired) or -ECANCELED (the recv came first). The
-		 * recv's CQE does the closing; by the time this one arrives the
-		 * fd may belong to a new connection, so it must touch nothing.
-		 * conn_of() would drop it as stale if it looked. */
+		/* OP_IDLE: -ETIME (it fired) or -ECANCELED (the recv came
+		 * first). The recv's CQE does the closing; by the time this
+		 * one arrives the fd may belong to a new connection, so it
+		 * must touch nothing (conn_of() would drop it as stale). */
 		break;
 	default:
 		errx(1, "completion with unknown user_data %#llx",
