@@ -107,7 +107,7 @@ struct bridge {
 
 	unsigned long paths, failed, cqes;
 	unsigned long wakeups, efd_posts, empty_wakeups;	/* epoll on top */
-	unsigned long waits, poll_cqes;				/* reverse */
+	unsigned long waits, poll_cqes;				/* ring on top */
 };
 
 static void usage(FILE *f)
@@ -182,7 +182,7 @@ int main(int argc, char **argv)
 	fprintf(stderr, "epoll-bridge: %lu paths, %lu failed, %lu CQEs, ",
 		b.paths, b.failed, b.cqes);
 	if (b.mode == MODE_REVERSE)
-		fprintf(stderr, "%lu waits in io_uring_wait_cqe, %lu poll CQEs (%s poll)\n",
+		fprintf(stderr, "%lu sleeps in io_uring_wait_cqe, %lu poll CQEs (%s poll)\n",
 			b.waits, b.poll_cqes, b.multishot ? "multishot" : "one-shot");
 	else if (b.mode == MODE_RING_FD)
 		fprintf(stderr, "%lu ring fd wakeups (%lu found nothing)\n",
@@ -735,7 +735,8 @@ static void run_reverse(struct bridge *b)
 		if (finished(b))
 			break;
 		submit(b);
-		if (!b->epoll_hint && !(b->stdin_always_ready && stdin_wanted(b))) {
+		if (!b->epoll_hint && !(b->stdin_always_ready && stdin_wanted(b)) &&
+		    !io_uring_cq_ready(&b->ring)) {
 			/* Nothing else to do: the one place this mode sleeps. */
 			int ret;
 

@@ -257,7 +257,7 @@ slow_writer() {
 	run timeout -k 5 "$T" bash -c 'cat "$1" | epoll-bridge --reverse >/dev/null' _ "$BATS_FILE_TMPDIR/list"
 	[ "$status" -ne 77 ] || skip "exit 77: ${lines[-1]}"
 	assert_status 1
-	[[ "${lines[-1]}" =~ waits\ in\ io_uring_wait_cqe,\ [0-9]+\ poll\ CQEs\ \((multishot|one-shot)\ poll\)$ ]]
+	[[ "${lines[-1]}" =~ sleeps\ in\ io_uring_wait_cqe,\ [0-9]+\ poll\ CQEs\ \((multishot|one-shot)\ poll\)$ ]]
 }
 
 @test "io_uring denied (EPERM and ENOSYS, as seccomp does): exit 77 naming the cause, every mode" {
