@@ -26,12 +26,14 @@ setup-bench:
 tools-for-tests: setup-test
 	@$(MAKE) -s -C tests
 
+# Every lesson runs even if one fails; the failures are named at the end.
 demo: setup-build
-	@for l in $(LESSONS); do \
-		$(MAKE) -s -C $$l all >/dev/null || exit 1; \
+	@failed=""; for l in $(LESSONS); do \
 		echo; echo "=== $$l"; \
-		$(MAKE) -s --no-print-directory -C $$l demo || exit 1; \
-	done
+		$(MAKE) -s --no-print-directory -C $$l all >/dev/null && \
+		$(MAKE) -s --no-print-directory -C $$l demo || failed="$$failed $$l"; \
+	done; \
+	if [ -n "$$failed" ]; then echo; echo "demo failed in:$$failed"; exit 1; fi
 
 test check: tools-for-tests $(LESSONS)
 	@prove $(PROVE_FLAGS) --exec 'bats --tap' $(TESTS)
