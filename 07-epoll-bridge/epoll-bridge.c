@@ -19,7 +19,7 @@
  * stand for many CQEs, and a wakeup may find nothing new, so every wakeup
  * drains the whole CQ. The counters printed at exit show it.
  *
- * Usage:    epoll-bridge [--reverse | --ring-fd] [-q DEPTH] <LIST
+ * Usage:    epoll-bridge [--reverse [--oneshot] | --ring-fd] [-q DEPTH] <LIST
  * Example:  find /etc -type f | ./epoll-bridge
  * Build:    cc -std=gnu11 -Wall -Wextra -O2 -o epoll-bridge epoll-bridge.c -luring
  * Requires: Linux 5.6 (IORING_OP_OPENAT/READ/CLOSE, the opcode probe),
@@ -112,10 +112,11 @@ struct bridge {
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: epoll-bridge [--reverse | --ring-fd] [-q DEPTH] <LIST\n"
+	fprintf(f, "usage: epoll-bridge [--reverse [--oneshot] | --ring-fd] [-q DEPTH] <LIST\n"
 		"  reads paths, one per line, from stdin and prints BYTES PATH for each\n"
 		"  (default)    epoll watches an eventfd registered with the ring\n"
 		"  --reverse    the ring polls the epoll fd; sleeps in io_uring_wait_cqe\n"
+		"  --oneshot    with --reverse: re-armed one-shot poll, as before Linux 5.13\n"
 		"  --ring-fd    epoll watches the ring fd itself\n"
 		"  -q DEPTH     files in flight at once (1-%d, default %d)\n",
 		MAX_DEPTH, DEFAULT_DEPTH);
@@ -132,10 +133,12 @@ int main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "reverse", no_argument, NULL, 'r' },
 		{ "ring-fd", no_argument, NULL, 'R' },
+		{ "oneshot", no_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct bridge b = { .depth = DEFAULT_DEPTH, .epfd = -1, .efd = -1 };
+	struct bridge b = { .depth = DEFAULT_DEPTH, .epfd = -1, .efd = -1,
+			    .multishot = true };
 	int opt;
 
 	while ((opt = getopt_long(argc, argv, "hq:", longopts, NULL)) != -1) {
@@ -148,6 +151,9 @@ int main(int argc, char **argv)
 			break;
 		case 'R':
 			b.mode = MODE_RING_FD;
+			break;
+		case 'o':
+			b.multishot = false;
 			break;
 		case 'q':
 			errno = 0;
@@ -721,7 +727,7 @@ static void drain_epoll(struct bridge *b)
 
 static void run_reverse(struct bridge *b)
 {
-	b->multishot = true;	/* try it; on_poll_cqe falls back */
+	/* Multishot has no feature bit: try it, on_poll_cqe falls back. */
 	while (!finished(b)) {
 		struct io_uring_cqe *cqe;
 

@@ -5,7 +5,7 @@
 load ../../tests/helpers
 
 READ_SIZE=16384    # epoll-bridge.c: READ_SIZE, one read of a file
-MODES=("" --reverse --ring-fd)
+MODES=("" --reverse "--reverse --oneshot" --ring-fd)
 
 # A data set built once per file: hundreds of files of many sizes (around
 # the read size too), an empty file, a directory, missing paths, and paths
