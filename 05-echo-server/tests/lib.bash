@@ -136,3 +136,21 @@ scenario_usage() {
 	urun "$1" -p 70000
 	assert_status 2
 }
+
+# judge_catches MODE WANT: echo-load against bad-echo MODE fails, with the
+# RESULT field WANT (mismatch, stuck or failed) at 1.
+judge_catches() {
+	cc -O2 -o "$TMP/bad-echo" "$BATS_TEST_DIRNAME/bad-echo.c"
+	"$TMP/bad-echo" "$1" >"$TMP/bad.out" &
+	local pid=$! port= i
+	for i in $(seq 1 100); do
+		port=$(sed -n 's/^listening on 127\.0\.0\.1://p' "$TMP/bad.out")
+		[ -n "$port" ] && break
+		sleep 0.05
+	done
+	urun echo-load -p "$port" -c 1 -n 100 -s 100 -T 3
+	kill "$pid"
+	wait "$pid" || true
+	assert_status 1
+	[ "$(field "$2")" = 1 ]
+}
