@@ -66,7 +66,7 @@ struct slot {
 
 struct stats {
 	unsigned long blocks, pairs, lone_reads, lone_writes, enters, cqes;
-	unsigned long short_reads, short_writes, cancelled;
+	unsigned long short_reads, eof_reads, short_writes, cancelled;
 };
 
 struct copy {
@@ -510,10 +510,12 @@ static void on_read(struct copy *c, struct slot *s, int res)
 		return;
 	}
 	size_t now = s->rfrom + (size_t)res;
-	if (now < s->len)
-		c->st.short_reads++;
-	if (now <= s->got)	/* no progress: end of file */
+	if (now <= s->got) {	/* no progress: end of file */
 		s->eof = true;
+		c->st.eof_reads++;
+	} else if (now < s->len) {
+		c->st.short_reads++;
+	}
 	s->got = now;
 }
 
@@ -605,8 +607,9 @@ static void report(const struct copy *c)
 	fprintf(stderr, "%s: submitted %lu linked pairs, %lu lone reads, %lu lone writes "
 		"in %lu io_uring_enter calls\n",
 		prog, t->pairs, t->lone_reads, t->lone_writes, t->enters);
-	fprintf(stderr, "%s: %lu CQEs: %lu short reads, %lu short writes, %lu -ECANCELED\n",
-		prog, t->cqes, t->short_reads, t->short_writes, t->cancelled);
+	fprintf(stderr, "%s: %lu CQEs: %lu short reads, %lu at end of file, "
+		"%lu short writes, %lu -ECANCELED\n", prog, t->cqes, t->short_reads,
+		t->eof_reads, t->short_writes, t->cancelled);
 	if (!c->error)
 		fprintf(stderr, "%s: copied %lld bytes in %lu blocks\n",
 			prog, (long long)c->eof, t->blocks);
