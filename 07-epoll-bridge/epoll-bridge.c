@@ -185,6 +185,7 @@ int main(int argc, char **argv)
 	else
 		run_forward(&b);
 
+	flush_stdout(&b);	/* results first, then the counters */
 	fprintf(stderr, "epoll-bridge: %lu paths, %lu failed, %lu CQEs, ",
 		b.paths, b.failed, b.cqes);
 	if (b.mode == MODE_REVERSE)
@@ -197,7 +198,6 @@ int main(int argc, char **argv)
 		fprintf(stderr, "%lu eventfd wakeups (%lu posts, %lu found nothing)\n",
 			b.wakeups, b.efd_posts, b.empty_wakeups);
 	teardown(&b);
-	flush_stdout(&b);
 	if (b.stdout_err) {
 		warnx("stdout: %s", strerror(b.stdout_err));
 		return 1;

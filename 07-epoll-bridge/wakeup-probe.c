@@ -18,7 +18,7 @@
  * every kind of completion; the other rows show what goes wrong with the
  * alternatives (see the README).
  *
- * Usage:    wakeup-probe [-t MS]    (MS: how long to wait for a wakeup, default 200)
+ * Usage:    wakeup-probe [-t MS]    (MS: how long to wait for a wakeup, default 500)
  * Build:    cc -std=gnu11 -Wall -Wextra -O2 -o wakeup-probe wakeup-probe.c -luring
  * Requires: Linux 5.6 (IORING_FEAT_NODROP era rings, eventfd_async 5.6);
  *           DEFER_TASKRUN rows need Linux 6.1 and say so otherwise.
@@ -52,13 +52,13 @@ static const char *const completion_name[] = {
 	"inline (NOP)", "task work (timeout)", "io-wq (read, IOSQE_ASYNC)",
 };
 
-static int wait_ms = 200;
+static int wait_ms = 500;
 
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: wakeup-probe [-t MS]\n"
 		"  tries each way of waking an epoll loop for io_uring completions\n"
-		"  -t MS   how long to wait for a wakeup that may never come (default 200)\n");
+		"  -t MS   how long to wait for a wakeup that may never come (default 500)\n");
 }
 
 /* Exit 77 when there is no io_uring at all. */
