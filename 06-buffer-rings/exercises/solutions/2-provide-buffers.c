@@ -35,8 +35,8 @@
 
 #define PROG "provide-buffers"
 #define BGID 1			/* our buffer group: the id recv SQEs name */
-#define SQ_ENTRIES 512
-#define CQ_ENTRIES 4096
+#define SQ_ENTRIES 256
+#define CQ_ENTRIES 2048
 #define MAX_FDS (1 << 20)	/* cap on the connection table */
 
 /*
@@ -102,7 +102,7 @@ static size_t nstarved, starved_cap;
 
 static int listen_fd = -1, sig_fd = -1;
 static struct signalfd_siginfo sig_info;
-static int accept_armed, accept_paused, stopping;
+static int accept_paused, stopping;
 static unsigned nopen;
 
 static struct {
@@ -159,7 +159,6 @@ static void arm_accept(void)
 
 	io_uring_prep_multishot_accept(sqe, listen_fd, NULL, NULL, 0);
 	io_uring_sqe_set_data64(sqe, pack(OP_ACCEPT, 0, listen_fd));
-	accept_armed = 1;
 }
 
 /*
@@ -315,7 +314,6 @@ static void on_accept(struct io_uring_cqe *cqe)
 	int fd = cqe->res, one = 1;
 
 	if (!(cqe->flags & IORING_CQE_F_MORE)) {
-		accept_armed = 0;
 		if (cqe->res == -EMFILE || cqe->res == -ENFILE)
 			accept_paused = nopen > 0;	/* re-armed by a close */
 		if (!accept_paused && !stopping)
@@ -469,13 +467,13 @@ static void setup_ring(void)
 	struct io_uring_params p;
 	int ret;
 
-	memset(&p, 0, sizeof(p));
-	p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL |
-		  IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
-	p.cq_entries = CQ_ENTRIES;
+	p = (struct io_uring_params){
+		.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL |
+			 IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
+		.cq_entries = CQ_ENTRIES };
 	ret = io_uring_queue_init_params(SQ_ENTRIES, &ring, &p);
 	if (ret == -EINVAL) {	/* kernel before 6.1: plain ring */
-		memset(&p, 0, sizeof(p));
+		p = (struct io_uring_params){ 0 };
 		ret = io_uring_queue_init_params(SQ_ENTRIES, &ring, &p);
 	}
 	if (ret == -EPERM || ret == -ENOSYS) {
@@ -526,7 +524,7 @@ static void probe_multishot_recv(void)
 {
 	struct io_uring_sqe *sqe;
 	struct io_uring_cqe *cqe;
-	int sv[2], ret, more;
+	int sv[2], more;
 
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
 		err(1, "socketpair");
@@ -539,7 +537,8 @@ static void probe_multishot_recv(void)
 	io_uring_sqe_set_data64(sqe, pack(OP_PROBE, 0, sv[0]));
 	close(sv[1]);	/* the byte, then EOF: the recv ends by itself */
 	do {
-		ret = io_uring_submit_and_wait(&ring, 1);
+		int ret = io_uring_submit_and_wait(&ring, 1);
+
 		if (ret < 0)
 			errx(1, "io_uring_submit_and_wait: %s", strerror(-ret));
 		ret = io_uring_peek_cqe(&ring, &cqe);
@@ -667,15 +666,15 @@ static void handle(struct io_uring_cqe *cqe)
 static void run(void)
 {
 	struct io_uring_cqe *cqe;
-	unsigned head, seen;
-	int ret;
+	unsigned head;
 
 	arm_accept();
 	while (!stopping) {
-		ret = io_uring_submit_and_wait(&ring, 1);
+		int ret = io_uring_submit_and_wait(&ring, 1);
+		unsigned seen = 0;
+
 		if (ret < 0 && ret != -EINTR)
 			errx(1, "io_uring_submit_and_wait: %s", strerror(-ret));
-		seen = 0;
 		io_uring_for_each_cqe(&ring, head, cqe) {
 			handle(cqe);
 			seen++;
