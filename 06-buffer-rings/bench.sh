@@ -65,7 +65,10 @@ for rep in $(seq "$REPS"); do
 				st=$?
 				stop
 				ok=1
-				[ $st -eq 0 ] || ok=0
+				if [ $st -ne 0 ]; then
+					ok=0
+					echo "bench: $n $c x $s: exit $st: $r" >&2
+				fi
 				printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$n" "$c" "$s" \
 					"$(field rt_per_s "$r")" "$(field srv_us_per_rt "$r")" "$ok" >>"$RAW"
 				printf '.' >&2
