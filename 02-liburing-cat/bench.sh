@@ -18,11 +18,12 @@ head -c $((MIB * 1024 * 1024)) /dev/urandom >"$src"
 cat "$src" >/dev/null
 : >bench.tsv
 
-# secs CMD...: wall seconds of one run of a shell command line
+# secs CMD: "wall cpu" seconds of one run of a shell command line; cpu is
+# user + system of every process and thread in it (io-wq workers included)
 secs() {
-	local t0=$EPOCHREALTIME
-	timeout "$T" bash -c "$1" || { echo "failed: $1" >&2; exit 1; }
-	echo "$EPOCHREALTIME - $t0" | bc -l
+	/usr/bin/time -f '%e %U %S' -o "$dir/time" timeout "$T" bash -c "$1" ||
+		{ echo "failed: $1" >&2; exit 1; }
+	awk '{printf "%s %.3f\n", $1, $2 + $3}' "$dir/time"
 }
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 # calls CMD: system calls of the whole command line, every process and thread
@@ -36,7 +37,7 @@ punts() {
 		awk -F, '/queue_async_work/ {print $1}'
 }
 
-# compare NAME BASELINE CANDIDATE: alternating runs, medians, ratio
+# compare NAME BASELINE CANDIDATE: alternating runs, medians, ratios
 compare() {
 	local name=$1 base=$2 cand=$3 i
 	: >"$dir/base"; : >"$dir/cand"
@@ -45,33 +46,51 @@ compare() {
 		secs "$base" >>"$dir/base"
 		secs "$cand" >>"$dir/cand"
 	done
-	local b c
-	b=$(median <"$dir/base"); c=$(median <"$dir/cand")
-	printf '| %s | %.3f (%.3f-%.3f) | %.3f (%.3f-%.3f) | **%.2f** | %s / %s | %s |\n' "$name" \
-		"$b" "$(sort -g "$dir/base" | head -1)" "$(sort -g "$dir/base" | tail -1)" \
-		"$c" "$(sort -g "$dir/cand" | head -1)" "$(sort -g "$dir/cand" | tail -1)" \
-		"$(echo "$c / $b" | bc -l)" "$(calls "$base")" "$(calls "$cand")" "$(punts "$cand")"
-	printf '02-liburing-cat\t%s cat\twall_s\t%s\n02-liburing-cat\t%s uring-cat\twall_s\t%s\n02-liburing-cat\t%s\tratio\t%s\n' \
-		"$name" "$b" "$name" "$c" "$name" "$(echo "$c / $b" | bc -l)" >>bench.tsv
+	local bw cw bc cc
+	bw=$(cut -d' ' -f1 "$dir/base" | median); cw=$(cut -d' ' -f1 "$dir/cand" | median)
+	bc=$(cut -d' ' -f2 "$dir/base" | median); cc=$(cut -d' ' -f2 "$dir/cand" | median)
+	printf '| %s | %.3f | %.3f | **%.2f** | %.3f | %.3f | %.2f | %s / %s | %s |\n' "$name" \
+		"$bw" "$cw" "$(echo "$cw / $bw" | bc -l)" "$bc" "$cc" "$(echo "$cc / $bc" | bc -l)" \
+		"$(calls "$base")" "$(calls "$cand")" "$(punts "$cand")"
+	{
+		printf '02-liburing-cat\t%s: cat\twall_s\t%s\n' "$name" "$bw"
+		printf '02-liburing-cat\t%s: uring-cat\twall_s\t%s\n' "$name" "$cw"
+		printf '02-liburing-cat\t%s\twall_ratio\t%s\n' "$name" "$(echo "$cw / $bw" | bc -l)"
+		printf '02-liburing-cat\t%s: cat\tcpu_s\t%s\n' "$name" "$bc"
+		printf '02-liburing-cat\t%s: uring-cat\tcpu_s\t%s\n' "$name" "$cc"
+	} >>bench.tsv
 }
 
-printf '### 02-liburing-cat: uring-cat vs cat, %d MiB file in tmpfs\n\n' "$MIB"
-printf '%s, %s, %d vCPUs; median (min-max) of %d alternating runs\n\n' \
+printf '### 02-liburing-cat: uring-cat vs cat, %d MiB file\n\n' "$MIB"
+printf '%s, Linux %s, %d vCPUs shared with other work; median of %d alternating runs,\n' \
 	"$(date -u +%Y-%m-%d)" "$(uname -r)" "$(nproc)" "$RUNS"
-printf '| case | cat s | uring-cat s | ratio | syscalls cat / uring-cat | io-wq punts |\n'
-printf '|---|---|---|---|---|---|\n'
-compare "to /dev/null" \
+printf 'each program pinned with taskset; cpu = user + system, all threads; syscalls\n'
+printf 'from strace -f -c (including the shell); punts = io_uring:io_uring_queue_async_work\n\n'
+printf '| case | cat wall s | uring-cat wall s | wall ratio | cat cpu s | uring-cat cpu s | cpu ratio | syscalls cat / uring-cat | io-wq punts |\n'
+printf '|---|---|---|---|---|---|---|---|---|\n'
+compare "tmpfs to /dev/null" \
 	"taskset -c 1 cat $src >/dev/null" \
 	"taskset -c 1 ./uring-cat $src >/dev/null"
-compare "through a pipe" \
+compare "tmpfs through a pipe" \
 	"taskset -c 0 cat $src | taskset -c 1 cat >/dev/null" \
 	"taskset -c 0 ./uring-cat $src | taskset -c 1 cat >/dev/null"
 compare "pipe in, /dev/null out" \
 	"taskset -c 0 cat $src | taskset -c 1 cat >/dev/null" \
 	"taskset -c 0 cat $src | taskset -c 1 ./uring-cat >/dev/null"
+# The same file in ext4's page cache: reads complete inline, no worker.
+disk=$(mktemp -d /var/tmp/uring-cat-bench.XXXXXX)
+trap 'rm -rf "$dir" "$disk"' EXIT
+cp "$src" "$disk/src" && cat "$disk/src" >/dev/null
+compare "ext4 page cache to /dev/null" \
+	"taskset -c 1 cat $disk/src >/dev/null" \
+	"taskset -c 1 ./uring-cat $disk/src >/dev/null"
+rm -rf "$disk"
 
 [ "$SWEEP" = 1 ] || exit 0
-printf '\n#### uring-cat to /dev/null: median seconds of 3 runs, by queue depth (-q) and block size (-b)\n\n'
+head -c $((256 * 1024 * 1024)) "$src" >"$dir/sweep.src"
+rm -f "$src"
+printf '\n#### uring-cat, 256 MiB from tmpfs to /dev/null: fastest wall seconds of 5 runs, by -q and -b\n\n'
+printf '(fastest, not median: on a shared machine other work only ever adds time)\n\n'
 blocks="16k 64k 128k 512k 1m"
 printf '| -q \\ -b |'; for b in $blocks; do printf ' %s |' "$b"; done; printf '\n|---|'
 for b in $blocks; do printf -- '---|'; done; printf '\n'
@@ -79,10 +98,15 @@ for q in 1 2 4 8 16 32; do
 	printf '| %s |' "$q"
 	for b in $blocks; do
 		: >"$dir/sweep"
-		for i in 1 2 3; do secs "taskset -c 1 ./uring-cat -q $q -b $b $src >/dev/null" >>"$dir/sweep"; done
-		m=$(median <"$dir/sweep")
+		for i in 1 2 3 4 5; do
+			secs "taskset -c 1 ./uring-cat -q $q -b $b $dir/sweep.src >/dev/null" | cut -d' ' -f1 >>"$dir/sweep"
+		done
+		m=$(sort -g "$dir/sweep" | head -n 1)
 		printf ' %.3f |' "$m"
-		printf '02-liburing-cat\tsweep q%s b%s\twall_s\t%s\n' "$q" "$b" "$m" >>bench.tsv
+		printf '02-liburing-cat\tsweep q%s b%s\twall_s_min\t%s\n' "$q" "$b" "$m" >>bench.tsv
 	done
 	printf '\n'
 done
+: >"$dir/sweep"
+for i in 1 2 3 4 5; do secs "taskset -c 1 cat $dir/sweep.src >/dev/null" | cut -d' ' -f1 >>"$dir/sweep"; done
+printf '\ncat on the same file: %.3f s\n' "$(sort -g "$dir/sweep" | head -n 1)"

@@ -133,11 +133,10 @@ static unsigned long parse_size(const char *s, unsigned long max)
  */
 static void setup_ring(struct cat *c)
 {
-	struct io_uring_params p;
+	struct io_uring_params p = { 0 };
 	struct utsname u;
 	int ret;
 
-	memset(&p, 0, sizeof(p));
 	/* depth reads, one write and its poll, never more in flight */
 	ret = io_uring_queue_init_params(c->depth + 2, &c->ring, &p);
 	if (ret == -EPERM || ret == -ENOSYS) {
