@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# bench.sh: wakeups against CQEs for each bridge on a big batch (make bench).
+# No speed claim: the three bridges do the same I/O. Wall time is shown for
+# information, with `xargs wc -c` as a reference point, not a contest.
+set -eu
+cd "$(dirname "$0")"
+RUNS=${RUNS:-5}
+FILES=${FILES:-3000}
+CPU=${CPU:-1}
+dir=$(mktemp -d /dev/shm/epoll-bridge-bench.XXXXXX)
+trap 'rm -rf "$dir"' EXIT
+
+# Two batches of FILES files: fresh ones of 1-64 KiB in tmpfs (/dev/shm),
+# and the first FILES headers under /usr/include (a disk file system, read
+# once first so they are in the page cache). printf is a bash builtin: no
+# process per file.
+for i in $(seq 1 "$FILES"); do
+	printf '%*s' $(( (RANDOM % 64 + 1) * 1024 )) '' >"$dir/f$i"
+	echo "$dir/f$i"
+done >"$dir/tmpfs.list"
+find /usr/include -type f 2>/dev/null | head -n "$FILES" >"$dir/pagecache.list" || true
+xargs -d '\n' cat <"$dir/pagecache.list" >/dev/null
+
+median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+now_us() { echo $(( $(date +%s%N) / 1000 )); }
+
+# one MODE BATCH: run once, print "wall_us cqes wakeups"
+one() {
+	local t0 t1 line
+	t0=$(now_us)
+	line=$(timeout 60 taskset -c "$CPU" ./epoll-bridge $1 <"$dir/$2.list" 2>&1 >/dev/null | tail -n 1)
+	t1=$(now_us)
+	# "N paths, F failed, C CQEs, W <kind of wakeup> ..."
+	echo "$((t1 - t0)) $(echo "$line" | awk '{ print $6, $8 }')"
+}
+
+printf '07-epoll-bridge: %s files per batch, %s runs each, pinned to CPU %s, medians\n\n' "$FILES" "$RUNS" "$CPU"
+echo "| bridge | files | CQEs | wakeups (sleeps for --reverse) | CQEs per wakeup | wall ms |"
+echo "|---|---|---|---|---|---|"
+: >bench.tsv
+for mode in eventfd ring-fd reverse; do
+	case $mode in
+	eventfd) args= ;;
+	ring-fd) args=--ring-fd ;;
+	reverse) args=--reverse ;;
+	esac
+	for input in tmpfs pagecache; do
+		: >"$dir/runs"
+		for r in $(seq 1 "$RUNS"); do one "$args" "$input" >>"$dir/runs"; done
+		wall=$(cut -d' ' -f1 "$dir/runs" | median)
+		cqes=$(cut -d' ' -f2 "$dir/runs" | median)
+		wake=$(cut -d' ' -f3 "$dir/runs" | median)
+		ratio=$(awk -v c="$cqes" -v w="$wake" 'BEGIN { if (w > 0) printf "%.0f", c / w; else print "no wakeups" }')
+		printf '| %s | %s | %s | %s | %s | %.1f |\n' "$mode" "$input" "$cqes" "$wake" "$ratio" "$(echo "$wall / 1000" | bc -l)"
+		printf '07-epoll-bridge\t%s-%s\tcqes\t%s\n07-epoll-bridge\t%s-%s\twakeups\t%s\n07-epoll-bridge\t%s-%s\twall_ms\t%s\n' \
+			"$mode" "$input" "$cqes" "$mode" "$input" "$wake" "$mode" "$input" "$((wall / 1000))" >>bench.tsv
+	done
+done
+for input in tmpfs pagecache; do
+	: >"$dir/runs"
+	for r in $(seq 1 "$RUNS"); do
+		t0=$(now_us)
+		timeout 60 taskset -c "$CPU" xargs -d '\n' wc -c <"$dir/$input.list" >/dev/null
+		echo $(( $(now_us) - t0 )) >>"$dir/runs"
+	done
+	wall=$(median <"$dir/runs")
+	printf '| reference: `xargs wc -c` | %s | - | - | - | %.1f |\n' "$input" "$(echo "$wall / 1000" | bc -l)"
+	printf '07-epoll-bridge\txargs-wc-%s\twall_ms\t%s\n' "$input" "$((wall / 1000))" >>bench.tsv
+done
+echo
+echo "Wall times include process start-up and vary with the other load on this 2-vCPU machine."
