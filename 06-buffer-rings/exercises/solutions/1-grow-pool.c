@@ -606,7 +606,7 @@ static void probe_multishot_recv(void)
 			bufs_out++;
 			buf_recycle(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
 		}
-		more = cqe->flags & IORING_CQE_F_MORE;
+		more = (cqe->flags & IORING_CQE_F_MORE) != 0;
 		io_uring_cqe_seen(&ring, cqe);
 	} while (more);
 	buf_publish();
