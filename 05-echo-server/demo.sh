@@ -9,7 +9,9 @@ CONNS=50 MSGS=200
 log=$(mktemp /tmp/demo-05.XXXXXX)
 trap 'rm -f "$log" "$log".*' EXIT
 
-if perf stat -e raw_syscalls:sys_enter true >/dev/null 2>&1; then
+if [ -n "${COUNTER:-}" ]; then
+	:   # chosen by the caller: perf, strace or none
+elif perf stat -e raw_syscalls:sys_enter true >/dev/null 2>&1; then
 	COUNTER=perf
 elif command -v strace >/dev/null; then
 	COUNTER=strace
@@ -32,13 +34,14 @@ count() {
 			"$log.perf" >"$log.sys"
 		;;
 	strace)
-		strace -c -f -o "$log.st" -p "$pid" &
+		strace -c -f -o "$log.st" -p "$pid" 2>/dev/null &
 		local st=$!
 		sleep 0.5
 		"$@"
 		kill -INT "$st"; wait "$st" || true
-		awk '$NF ~ /^[a-z_0-9]+$/ && $4 ~ /^[0-9]+$/ {print $NF, $4}
-		     /total/ {print "total", $3}' "$log.st" >"$log.sys"
+		# "% time  seconds  usecs/call  calls  [errors]  syscall"
+		awk '$NF ~ /^[a-z_0-9]+$/ && $4 ~ /^[0-9]+$/ {print $NF, $4}' \
+			"$log.st" >"$log.sys"
 		;;
 	*)
 		"$@"
