@@ -12,6 +12,7 @@ load lib
 @test "echo-server: a half-closed client gets every byte back, then EOF" { scenario_halfclose echo-server; }
 @test "echo-server: port in use is a clear error, exit 1" { scenario_port_in_use echo-server; }
 @test "echo-server: SIGTERM under load closes everything, exit 0" { scenario_sigterm_under_load echo-server; }
+@test "echo-server: SIGINT stops it cleanly too, exit 0" { scenario_sigint echo-server; }
 @test "echo-server: no descriptor leaks after 2000 short connections" { scenario_churn echo-server; }
 @test "echo-server: EMFILE on accept is survived, everyone served" { scenario_emfile echo-server; }
 @test "echo-server: -h and bad options" { scenario_usage echo-server; }

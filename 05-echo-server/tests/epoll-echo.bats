@@ -12,6 +12,7 @@ load lib
 @test "epoll-echo: a half-closed client gets every byte back, then EOF" { scenario_halfclose epoll-echo; }
 @test "epoll-echo: port in use is a clear error, exit 1" { scenario_port_in_use epoll-echo; }
 @test "epoll-echo: SIGTERM under load closes everything, exit 0" { scenario_sigterm_under_load epoll-echo; }
+@test "epoll-echo: SIGINT stops it cleanly too, exit 0" { scenario_sigint epoll-echo; }
 @test "epoll-echo: no descriptor leaks after 2000 short connections" { scenario_churn epoll-echo; }
 @test "epoll-echo: EMFILE on accept is survived, everyone served" { scenario_emfile epoll-echo; }
 @test "epoll-echo: -h and bad options" { scenario_usage epoll-echo; }

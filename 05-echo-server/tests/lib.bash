@@ -97,6 +97,14 @@ scenario_sigterm_under_load() {
 	grep -q '^RESULT.* failed=[1-9]' "$TMP/load.out"
 }
 
+scenario_sigint() {
+	server_start "$1" -p 0
+	urun echo-load -p "$PORT" -c 10 -n 100
+	expect_clean 10
+	server_stop INT                # asserts exit 0
+	[ "$(counter accepted)" = 10 ]
+}
+
 scenario_churn() {
 	server_start "$1" -p 0
 	local before after i
