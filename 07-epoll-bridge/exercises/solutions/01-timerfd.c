@@ -1,0 +1,779 @@
+/*
+ * 01-timerfd: epoll-bridge with a timerfd in its epoll loop (exercise 1).
+ *
+ * The loop already watches stdin and the ring's eventfd. Add a third fd: a
+ * timerfd that expires every 50 ms and, each time, prints on stderr
+ *     epoll-bridge: tick: D done, F in flight, Q queued
+ * (D: files finished so far, ok or failed; F: jobs in the ring; Q: paths
+ * waiting for a job). Same rule as the eventfd: the timerfd is readable
+ * until you read it, and the read returns how many expirations were missed.
+ * The timer must not keep the program alive: it exits when stdin ends and
+ * the work is done, as before. Only the default bridge needs the timer.
+ *
+ * Build:    cc -std=gnu11 -Wall -Wextra -O2 -o 01-timerfd 01-timerfd.c -luring
+ * Check:    make exercises (in the lesson folder)
+ */
+#define _GNU_SOURCE
+#include <err.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/timerfd.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+#include <liburing.h>
+
+enum {
+	DEFAULT_DEPTH = 32,	/* files in flight at once */
+	MAX_DEPTH = 4096,
+	READ_SIZE = 16384,	/* per-file read buffer */
+	STDIN_CHUNK = 4096,	/* one read(2) of stdin per readiness event */
+	PENDING_HIGH = 1024,	/* stop reading stdin with this many queued paths */
+	PENDING_LOW = 256,	/* ... and start again below this */
+};
+
+/* epoll tags, and the user_data of the poll request on the epoll fd. */
+enum { TAG_STDIN = 1, TAG_EVENTFD = 2, TAG_RING = 3, TAG_TIMER = 4 };
+#define POLL_USER_DATA UINT64_MAX
+
+/* Which bridge. */
+enum mode { MODE_EVENTFD, MODE_REVERSE, MODE_RING_FD };
+
+enum step { STEP_OPEN, STEP_READ, STEP_CLOSE };
+
+/* A path read from stdin, queued until a job is free. */
+struct pending {
+	struct pending *next;
+	char path[];
+};
+
+/* One file in flight. Exactly one of its requests is in the ring at a time. */
+struct job {
+	struct pending *node;	/* holds the path; freed when the job ends */
+	const char *path;
+	int fd;
+	int err;		/* first error, reported once the fd is closed */
+	enum step step;
+	int64_t bytes;
+	char *buf;
+};
+
+struct bridge {
+	struct io_uring ring;
+	int epfd, efd;
+	int tfd;		/* the timerfd */
+	unsigned long done;	/* files finished, ok or not */
+	enum mode mode;
+	unsigned depth;
+
+	struct job *jobs;
+	unsigned *free_ids, nfree;
+	struct pending *head, **tail;
+	unsigned npending;
+
+	bool stdin_in_set;	/* registered in the epoll set right now */
+	bool stdin_always_ready; /* epoll said EPERM: a regular file or /dev/null */
+	bool stdin_eof;
+	bool epoll_hint;	/* --reverse: the epoll fd may have events */
+	char line[PATH_MAX];
+	size_t linelen;
+	bool line_too_long, line_has_nul;
+	unsigned long lineno;
+
+	bool multishot, poll_armed;
+	int stdout_err;		/* first error writing stdout */
+
+	unsigned long paths, failed, cqes;
+	unsigned long wakeups, efd_posts, empty_wakeups;	/* epoll on top */
+	unsigned long waits, poll_cqes;				/* ring on top */
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: epoll-bridge [--reverse [--oneshot] | --ring-fd] [-q DEPTH] <LIST\n"
+		"  reads paths, one per line, from stdin and prints BYTES PATH for each\n"
+		"  (default)    epoll watches an eventfd registered with the ring\n"
+		"  --reverse    the ring polls the epoll fd; sleeps in io_uring_wait_cqe\n"
+		"  --oneshot    with --reverse: re-armed one-shot poll, as before Linux 5.13\n"
+		"  --ring-fd    epoll watches the ring fd itself\n"
+		"  -q DEPTH     files in flight at once (1-%d, default %d)\n",
+		MAX_DEPTH, DEFAULT_DEPTH);
+}
+
+static void setup(struct bridge *b);
+static void flush_stdout(struct bridge *b);
+static void run_forward(struct bridge *b);
+static void run_reverse(struct bridge *b);
+static void teardown(struct bridge *b);
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "reverse", no_argument, NULL, 'r' },
+		{ "ring-fd", no_argument, NULL, 'R' },
+		{ "oneshot", no_argument, NULL, 'o' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct bridge b = { .depth = DEFAULT_DEPTH, .epfd = -1, .efd = -1, .tfd = -1,
+			    .multishot = true };
+	int opt;
+
+	while ((opt = getopt_long(argc, argv, "hq:", longopts, NULL)) != -1) {
+		char *end;
+		long v;
+
+		switch (opt) {
+		case 'r':
+			b.mode = MODE_REVERSE;
+			break;
+		case 'R':
+			b.mode = MODE_RING_FD;
+			break;
+		case 'o':
+			b.multishot = false;
+			break;
+		case 'q':
+			errno = 0;
+			v = strtol(optarg, &end, 10);
+			if (errno || *end || end == optarg || v < 1 || v > MAX_DEPTH) {
+				warnx("-q: must be a number from 1 to %d", MAX_DEPTH);
+				usage(stderr);
+				return 2;
+			}
+			b.depth = (unsigned)v;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		warnx("unexpected argument: %s", argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+
+	setup(&b);
+	if (b.mode == MODE_REVERSE)
+		run_reverse(&b);
+	else
+		run_forward(&b);
+
+	flush_stdout(&b);	/* results first, then the counters */
+	fprintf(stderr, "epoll-bridge: %lu paths, %lu failed, %lu CQEs, ",
+		b.paths, b.failed, b.cqes);
+	if (b.mode == MODE_REVERSE)
+		fprintf(stderr, "%lu sleeps in io_uring_wait_cqe, %lu poll CQEs (%s poll)\n",
+			b.waits, b.poll_cqes, b.multishot ? "multishot" : "one-shot");
+	else if (b.mode == MODE_RING_FD)
+		fprintf(stderr, "%lu ring fd wakeups (%lu found nothing)\n",
+			b.wakeups, b.empty_wakeups);
+	else
+		fprintf(stderr, "%lu eventfd wakeups (%lu posts, %lu found nothing)\n",
+			b.wakeups, b.efd_posts, b.empty_wakeups);
+	teardown(&b);
+	if (b.stdout_err) {
+		warnx("stdout: %s", strerror(b.stdout_err));
+		return 1;
+	}
+	return b.failed ? 1 : 0;
+}
+
+/* ---- setting up: ring, probe, epoll set, eventfd ---------------------- */
+
+/* Exit 77: this kernel or environment lacks what the lesson needs. */
+static void missing(const char *what)
+{
+	struct utsname u;
+
+	if (uname(&u) != 0)
+		strcpy(u.release, "unknown");
+	fprintf(stderr, "epoll-bridge: %s (this kernel: %s)\n", what, u.release);
+	exit(77);
+}
+
+static void setup_ring(struct bridge *b)
+{
+	static const struct { int op; const char *name; } needed[] = {
+		{ IORING_OP_OPENAT, "IORING_OP_OPENAT (Linux 5.6)" },
+		{ IORING_OP_READ, "IORING_OP_READ (Linux 5.6)" },
+		{ IORING_OP_CLOSE, "IORING_OP_CLOSE (Linux 5.6)" },
+		{ IORING_OP_POLL_ADD, "IORING_OP_POLL_ADD (Linux 5.1)" },
+	};
+	struct io_uring_probe *probe;
+	/* One request per job, plus the poll on the epoll fd in --reverse.
+	 * The CQ is twice the SQ, so it can never overflow. */
+	int ret = io_uring_queue_init(b->depth + 1, &b->ring, 0);
+
+	if (ret == -EPERM || ret == -ENOSYS)
+		missing(ret == -EPERM
+			? "io_uring_setup: Operation not permitted: io_uring is blocked here "
+			  "(a container's seccomp profile, or the kernel.io_uring_disabled sysctl)"
+			: "io_uring_setup: Function not implemented: this kernel has no "
+			  "io_uring (Linux 5.1) or a sandbox hides it");
+	if (ret < 0)
+		errx(1, "io_uring_queue_init: %s", strerror(-ret));
+
+	probe = io_uring_get_probe_ring(&b->ring);
+	if (!probe)
+		missing("the opcode probe (IORING_REGISTER_PROBE, Linux 5.6) failed");
+	for (size_t i = 0; i < sizeof needed / sizeof needed[0]; i++)
+		if (!io_uring_opcode_supported(probe, needed[i].op)) {
+			io_uring_free_probe(probe);
+			missing(needed[i].name);
+		}
+	io_uring_free_probe(probe);
+
+	/* io_uring_cq_eventfd_toggle needs the CQ flags word (cq_off.flags). */
+	if (b->mode == MODE_EVENTFD && !b->ring.cq.kflags)
+		missing("IORING_CQ_EVENTFD_DISABLED (Linux 5.8) is missing");
+}
+
+static void stdin_watch(struct bridge *b, bool on);
+
+static void setup(struct bridge *b)
+{
+	setup_ring(b);
+
+	b->jobs = calloc(b->depth, sizeof *b->jobs);
+	b->free_ids = calloc(b->depth, sizeof *b->free_ids);
+	if (!b->jobs || !b->free_ids)
+		err(1, "calloc");
+	for (unsigned i = 0; i < b->depth; i++) {
+		b->jobs[i].buf = malloc(READ_SIZE);
+		if (!b->jobs[i].buf)
+			err(1, "malloc");
+		b->free_ids[b->nfree++] = b->depth - 1 - i;
+	}
+	b->tail = &b->head;
+
+	b->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (b->epfd < 0)
+		err(1, "epoll_create1");
+	/*
+	 * Regular files (and /dev/null) are always readable, so epoll refuses
+	 * them with EPERM. Such a stdin is simply read whenever we want more
+	 * paths; everything else (pipe, tty, socket) waits for EPOLLIN.
+	 * stdin stays blocking: level-triggered epoll plus one read(2) per
+	 * event never blocks, and O_NONBLOCK would leak into the shell that
+	 * shares this open file description.
+	 */
+	stdin_watch(b, true);
+
+	if (b->mode == MODE_REVERSE)
+		return;
+	if (b->mode == MODE_RING_FD) {
+		/* The ring fd polls readable while the CQ holds CQEs. */
+		struct epoll_event ev = { .events = EPOLLIN, .data.u32 = TAG_RING };
+
+		if (epoll_ctl(b->epfd, EPOLL_CTL_ADD, b->ring.ring_fd, &ev) != 0)
+			err(1, "epoll_ctl: ring fd");
+		return;
+	}
+	/* A tick every 50 ms, non-blocking like the eventfd. */
+	b->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (b->tfd < 0)
+		err(1, "timerfd_create");
+	struct itimerspec every = {
+		.it_interval = { .tv_nsec = 50 * 1000 * 1000 },
+		.it_value = { .tv_nsec = 50 * 1000 * 1000 },
+	};
+	if (timerfd_settime(b->tfd, 0, &every, NULL) != 0)
+		err(1, "timerfd_settime");
+	struct epoll_event tev = { .events = EPOLLIN, .data.u32 = TAG_TIMER };
+	if (epoll_ctl(b->epfd, EPOLL_CTL_ADD, b->tfd, &tev) != 0)
+		err(1, "epoll_ctl: timerfd");
+
+	/* The eventfd is only ever read after epoll said so, but a wakeup
+	 * can be stale: non-blocking, so a read can never hang the loop. */
+	b->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (b->efd < 0)
+		err(1, "eventfd");
+	int ret = io_uring_register_eventfd(&b->ring, b->efd);
+	if (ret < 0)
+		errx(1, "io_uring_register_eventfd: %s", strerror(-ret));
+	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = TAG_EVENTFD };
+	if (epoll_ctl(b->epfd, EPOLL_CTL_ADD, b->efd, &ev) != 0)
+		err(1, "epoll_ctl: eventfd");
+}
+
+static void teardown(struct bridge *b)
+{
+	while (b->head) {
+		struct pending *p = b->head;
+
+		b->head = p->next;
+		free(p);
+	}
+	for (unsigned i = 0; i < b->depth; i++)
+		free(b->jobs[i].buf);
+	free(b->jobs);
+	free(b->free_ids);
+	io_uring_queue_exit(&b->ring);
+	if (b->efd >= 0)
+		close(b->efd);
+	if (b->tfd >= 0)
+		close(b->tfd);
+	close(b->epfd);
+}
+
+/* ---- stdin: paths in, one per line ------------------------------------ */
+
+/* Add stdin to the epoll set or take it out (flow control: with many
+ * paths queued we stop reading, and the writer blocks on a full pipe). */
+static void stdin_watch(struct bridge *b, bool on)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = TAG_STDIN };
+
+	if (b->stdin_always_ready || on == b->stdin_in_set)
+		return;
+	if (epoll_ctl(b->epfd, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, STDIN_FILENO, &ev) == 0) {
+		b->stdin_in_set = on;
+		b->epoll_hint = on;	/* --reverse: look at once, it may be ready */
+	} else if (errno == EPERM) {
+		b->stdin_always_ready = true;
+	} else {
+		err(1, "epoll_ctl: stdin");
+	}
+}
+
+/* Do we want to read stdin now? */
+static bool stdin_wanted(const struct bridge *b)
+{
+	return !b->stdin_eof && b->npending < PENDING_HIGH;
+}
+
+static void update_stdin_watch(struct bridge *b)
+{
+	if (b->stdin_eof)
+		stdin_watch(b, false);
+	else if (b->npending >= PENDING_HIGH)
+		stdin_watch(b, false);
+	else if (b->npending < PENDING_LOW)
+		stdin_watch(b, true);
+}
+
+/* Before sleeping, and before an error line: readers see each result as
+ * soon as we wait, and stdout and stderr stay in completion order. */
+static void flush_stdout(struct bridge *b)
+{
+	if (fflush(stdout) != 0 && !b->stdout_err)
+		b->stdout_err = errno;
+}
+
+static void fail(struct bridge *b, const char *context, int errnum)
+{
+	flush_stdout(b);
+	warnx("%s: %s", context, strerror(errnum));
+	b->failed++;
+}
+
+/* A whole line has arrived: queue its path. Empty lines are skipped. */
+static void end_line(struct bridge *b)
+{
+	char where[64];
+
+	b->lineno++;
+	snprintf(where, sizeof where, "stdin line %lu", b->lineno);
+	if (b->line_too_long) {
+		b->paths++;
+		fail(b, where, ENAMETOOLONG);
+	} else if (b->line_has_nul) {
+		b->paths++;
+		fail(b, where, EINVAL);	/* a path cannot hold a NUL byte */
+	} else if (b->linelen > 0) {
+		struct pending *p = malloc(sizeof *p + b->linelen + 1);
+
+		if (!p)
+			err(1, "malloc");
+		memcpy(p->path, b->line, b->linelen);
+		p->path[b->linelen] = '\0';
+		p->next = NULL;
+		*b->tail = p;
+		b->tail = &p->next;
+		b->npending++;
+		b->paths++;
+	}
+	b->linelen = 0;
+	b->line_too_long = b->line_has_nul = false;
+}
+
+/* One read(2) of stdin. A line may span many reads; lines longer than
+ * PATH_MAX cannot be paths and are reported, not stored. */
+static void read_stdin(struct bridge *b)
+{
+	char chunk[STDIN_CHUNK];
+	ssize_t n = read(STDIN_FILENO, chunk, sizeof chunk);
+
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return;
+	if (n <= 0) {
+		if (n < 0)
+			fail(b, "stdin", errno);
+		if (b->linelen > 0 || b->line_too_long || b->line_has_nul)
+			end_line(b);	/* last line without a newline */
+		b->stdin_eof = true;
+		update_stdin_watch(b);
+		return;
+	}
+	for (ssize_t i = 0; i < n; i++) {
+		if (chunk[i] == '\n')
+			end_line(b);
+		else if (chunk[i] == '\0')
+			b->line_has_nul = true;
+		else if (b->linelen < sizeof b->line - 1)
+			b->line[b->linelen++] = chunk[i];
+		else
+			b->line_too_long = true;
+	}
+	update_stdin_watch(b);
+}
+
+/* ---- the ring: openat, read until EOF, close --------------------------- */
+
+static struct io_uring_sqe *get_sqe(struct bridge *b)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&b->ring);
+
+	if (!sqe) {
+		/* Cannot happen while requests <= SQ entries, but if the SQ
+		 * is full, submitting what is there makes room. */
+		int ret = io_uring_submit(&b->ring);
+
+		if (ret < 0)
+			errx(1, "io_uring_submit: %s", strerror(-ret));
+		sqe = io_uring_get_sqe(&b->ring);
+		if (!sqe)
+			errx(1, "io_uring_get_sqe: submission queue full");
+	}
+	return sqe;
+}
+
+static void submit_step(struct bridge *b, struct job *j, enum step step)
+{
+	struct io_uring_sqe *sqe = get_sqe(b);
+
+	j->step = step;
+	switch (step) {
+	case STEP_OPEN:
+		io_uring_prep_openat(sqe, AT_FDCWD, j->path,
+				     O_RDONLY | O_CLOEXEC | O_NOCTTY, 0);
+		break;
+	case STEP_READ:
+		/* An explicit offset: fine for files, ignored by pipes. */
+		io_uring_prep_read(sqe, j->fd, j->buf, READ_SIZE, (uint64_t)j->bytes);
+		break;
+	case STEP_CLOSE:
+		io_uring_prep_close(sqe, j->fd);
+		break;
+	}
+	io_uring_sqe_set_data64(sqe, (uint64_t)(j - b->jobs));
+}
+
+/* Give queued paths to free jobs. The rest wait: at most depth files are
+ * in flight, so the ring never holds more requests than it has room for. */
+static void start_jobs(struct bridge *b)
+{
+	while (b->nfree > 0 && b->head) {
+		struct pending *p = b->head;
+		struct job *j = &b->jobs[b->free_ids[--b->nfree]];
+
+		b->head = p->next;
+		if (!b->head)
+			b->tail = &b->head;
+		b->npending--;
+		j->node = p;
+		j->path = p->path;
+		j->fd = -1;
+		j->err = 0;
+		j->bytes = 0;
+		submit_step(b, j, STEP_OPEN);
+	}
+	update_stdin_watch(b);
+}
+
+static void finish_job(struct bridge *b, struct job *j)
+{
+	b->done++;
+	if (j->err)
+		fail(b, j->path, j->err);
+	else
+		printf("%" PRId64 " %s\n", j->bytes, j->path);
+	free(j->node);
+	j->node = NULL;
+	j->path = NULL;
+	b->free_ids[b->nfree++] = (unsigned)(j - b->jobs);
+}
+
+static void on_poll_cqe(struct bridge *b, const struct io_uring_cqe *cqe);
+
+/* One CQE of a job: move that file one step on. */
+static void on_cqe(struct bridge *b, const struct io_uring_cqe *cqe)
+{
+	struct job *j;
+
+	b->cqes++;
+	if (cqe->user_data == POLL_USER_DATA) {
+		on_poll_cqe(b, cqe);
+		return;
+	}
+	if (cqe->user_data >= b->depth)
+		errx(1, "CQE with unknown user_data %llu", (unsigned long long)cqe->user_data);
+	j = &b->jobs[cqe->user_data];
+
+	switch (j->step) {
+	case STEP_OPEN:
+		if (cqe->res < 0) {
+			j->err = -cqe->res;
+			finish_job(b, j);	/* nothing to close */
+		} else {
+			j->fd = cqe->res;
+			submit_step(b, j, STEP_READ);
+		}
+		break;
+	case STEP_READ:
+		if (cqe->res > 0) {
+			j->bytes += cqe->res;	/* short reads are normal: read on */
+			submit_step(b, j, STEP_READ);
+		} else if (cqe->res == -EINTR || cqe->res == -EAGAIN) {
+			submit_step(b, j, STEP_READ);
+		} else {
+			if (cqe->res < 0)
+				j->err = -cqe->res;	/* e.g. EISDIR, EIO */
+			submit_step(b, j, STEP_CLOSE);	/* EOF or error: close it */
+		}
+		break;
+	case STEP_CLOSE:
+		if (cqe->res < 0 && !j->err)
+			j->err = -cqe->res;
+		finish_job(b, j);
+		break;
+	}
+}
+
+/* Reap every CQE there is. Returns how many. */
+static unsigned drain_cq(struct bridge *b)
+{
+	struct io_uring_cqe *cqe;
+	unsigned n = 0;
+
+	while (io_uring_peek_cqe(&b->ring, &cqe) == 0) {
+		struct io_uring_cqe copy = *cqe;
+
+		/* Mark it seen first: on_cqe may queue SQEs, never CQEs, but a
+		 * copy keeps the rule simple: never touch a CQE after seen. */
+		io_uring_cqe_seen(&b->ring, cqe);
+		on_cqe(b, &copy);
+		n++;
+	}
+	return n;
+}
+
+static void submit(struct bridge *b)
+{
+	int ret = io_uring_submit(&b->ring);
+
+	if (ret < 0)
+		errx(1, "io_uring_submit: %s", strerror(-ret));
+}
+
+static bool finished(const struct bridge *b)
+{
+	return b->stdin_eof && !b->head && b->nfree == b->depth;
+}
+
+/* ---- bridge 1: epoll on top, the ring's eventfd in the epoll set ------- */
+
+/*
+ * The eventfd said "something completed". Read it to reset it first, so a
+ * completion that lands during the drain makes it readable again rather
+ * than being lost. While draining, tell the kernel not to signal at all
+ * (IORING_CQ_EVENTFD_DISABLED): we are looking anyway, and the posts would
+ * only cost wakeups that find nothing. Re-enable, then look once more: a
+ * CQE that arrived between the last peek and the re-enable posted nothing.
+ */
+static void on_eventfd(struct bridge *b)
+{
+	uint64_t posts;
+	unsigned got = 0;
+
+	if (read(b->efd, &posts, sizeof posts) == (ssize_t)sizeof posts)
+		b->efd_posts += posts;	/* posts since the last read, summed */
+	else if (errno != EAGAIN)
+		err(1, "read: eventfd");
+	b->wakeups++;
+
+	do {
+		io_uring_cq_eventfd_toggle(&b->ring, false);
+		got += drain_cq(b);
+		start_jobs(b);
+		/* Requests that complete inline here post no eventfd signal:
+		 * the loop condition picks them up. */
+		submit(b);
+		io_uring_cq_eventfd_toggle(&b->ring, true);
+	} while (io_uring_cq_ready(&b->ring));
+
+	if (got == 0)
+		b->empty_wakeups++;
+}
+
+/* The third way: the ring fd itself was readable. Drain the same way; there
+ * is no counter to reset and no switch to turn off while draining. */
+static void on_ring_ready(struct bridge *b)
+{
+	unsigned got = 0;
+
+	b->wakeups++;
+	do {
+		got += drain_cq(b);
+		start_jobs(b);
+		submit(b);
+	} while (io_uring_cq_ready(&b->ring));
+	if (got == 0)
+		b->empty_wakeups++;
+}
+
+/* The timer expired (maybe several times: the read says how many). */
+static void on_timer(struct bridge *b)
+{
+	uint64_t expirations;
+
+	if (read(b->tfd, &expirations, sizeof expirations) < 0) {
+		if (errno == EAGAIN)
+			return;		/* a stale readiness: nothing to do */
+		err(1, "read: timerfd");
+	}
+	flush_stdout(b);
+	fprintf(stderr, "epoll-bridge: tick: %lu done, %u in flight, %u queued\n",
+		b->done, b->depth - b->nfree, b->npending);
+}
+
+static void run_forward(struct bridge *b)
+{
+	struct epoll_event evs[4];
+
+	while (!finished(b)) {
+		/* A file on stdin is never "ready" in epoll's sense: don't
+		 * sleep while there is more of it to read. */
+		bool poll_only = b->stdin_always_ready && stdin_wanted(b);
+		int n;
+
+		if (!poll_only)
+			flush_stdout(b);
+		n = epoll_wait(b->epfd, evs, 4, poll_only ? 0 : -1);
+		if (n < 0 && errno != EINTR)
+			err(1, "epoll_wait");
+		for (int i = 0; i < n; i++) {
+			if (evs[i].data.u32 == TAG_STDIN)
+				read_stdin(b);
+			else if (evs[i].data.u32 == TAG_EVENTFD)
+				on_eventfd(b);
+			else if (evs[i].data.u32 == TAG_TIMER)
+				on_timer(b);
+			else
+				on_ring_ready(b);
+		}
+		if (poll_only)
+			read_stdin(b);
+		start_jobs(b);
+		submit(b);
+	}
+}
+
+/* ---- bridge 2: the ring on top, polling the epoll fd ------------------- */
+
+static void arm_poll(struct bridge *b)
+{
+	struct io_uring_sqe *sqe = get_sqe(b);
+
+	if (b->multishot)
+		io_uring_prep_poll_multishot(sqe, b->epfd, POLLIN);
+	else
+		io_uring_prep_poll_add(sqe, b->epfd, POLLIN);
+	io_uring_sqe_set_data64(sqe, POLL_USER_DATA);
+	b->poll_armed = true;
+}
+
+/*
+ * The epoll fd became readable. A poll CQE is a hint like the eventfd:
+ * ask epoll (without blocking) until it has nothing more to say. That
+ * matters for a level-triggered fd in the set: epoll wakes pollers of its
+ * own fd only when something new gets ready, not for an fd that stayed
+ * ready because we read just one chunk of it.
+ */
+static void on_poll_cqe(struct bridge *b, const struct io_uring_cqe *cqe)
+{
+	b->poll_cqes++;
+	if (!(cqe->flags & IORING_CQE_F_MORE))
+		b->poll_armed = false;	/* one-shot, or multishot ended */
+	if (cqe->res == -EINVAL && b->multishot) {
+		b->multishot = false;	/* kernel < 5.13: no multishot poll */
+		return;
+	}
+	if (cqe->res < 0 && cqe->res != -ECANCELED)
+		errx(1, "poll on the epoll fd: %s", strerror(-cqe->res));
+	b->epoll_hint = true;
+}
+
+static void drain_epoll(struct bridge *b)
+{
+	struct epoll_event evs[4];
+
+	b->epoll_hint = false;
+	while (b->stdin_in_set) {
+		int n = epoll_wait(b->epfd, evs, 4, 0);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			err(1, "epoll_wait");
+		if (n == 0)
+			return;
+		read_stdin(b);	/* stdin is the only fd in this set */
+	}
+}
+
+static void run_reverse(struct bridge *b)
+{
+	/* Multishot has no feature bit: try it, on_poll_cqe falls back. */
+	while (!finished(b)) {
+		struct io_uring_cqe *cqe;
+
+		if (!b->poll_armed)
+			arm_poll(b);
+		if (b->epoll_hint)
+			drain_epoll(b);
+		if (b->stdin_always_ready && stdin_wanted(b))
+			read_stdin(b);
+		start_jobs(b);
+		if (finished(b))
+			break;
+		submit(b);
+		if (!b->epoll_hint && !(b->stdin_always_ready && stdin_wanted(b)) &&
+		    !io_uring_cq_ready(&b->ring)) {
+			/* Nothing else to do: the one place this mode sleeps. */
+			int ret;
+
+			flush_stdout(b);
+			ret = io_uring_wait_cqe(&b->ring, &cqe);
+			if (ret < 0 && ret != -EINTR)
+				errx(1, "io_uring_wait_cqe: %s", strerror(-ret));
+			b->waits++;
+		}
+		drain_cq(b);
+	}
+}
