@@ -77,17 +77,33 @@ idle() {
 	echo "$1 idle $rss0 $(val "$line" srv_rss_kb)" >>"$RAW"
 }
 
+# sys SERVER CONNS SIZE: one untimed run with the server's syscalls counted
+# by perf (tracepoints, cheap); appends "server case sys syscalls_per_rt".
+sys() {
+	start "$1"
+	local line n
+	line=$(timeout 60 taskset -c 0 perf stat -x, -o "$RAW.perf" -e raw_syscalls:sys_enter \
+		-p "$SPID" -- "$LOAD" -p "$SPORT" -c "$2" -s "$3" -d 1 -T 30) || {
+		echo "bench: counted run against $1 failed: $line" >&2
+		exit 1
+	}
+	stop
+	n=$(awk -F, '/raw_syscalls/ {print $1}' "$RAW.perf")
+	awk -v s="$1" -v c="$2x$3" -v n="$n" -v r="$(val "$line" rt)" \
+		'BEGIN {printf "%s %s sys %.2f\n", s, c, n / r}' >>"$RAW"
+}
+
 median() {   # numbers on stdin
 	sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'
 }
 
 # pick SERVER CASE FIELD: the median of FIELD (3 or 4) over the runs.
 pick() {
-	awk -v s="$1" -v c="$2" -v f="$3" '$1==s && $2==c {print $f}' "$RAW" | median
+	awk -v s="$1" -v c="$2" -v f="$3" '$1==s && $2==c && $3!="sys" {print $f}' "$RAW" | median
 }
 
 range() {
-	awk -v s="$1" -v c="$2" -v f="$3" '$1==s && $2==c {print $f}' "$RAW" | sort -g |
+	awk -v s="$1" -v c="$2" -v f="$3" '$1==s && $2==c && $3!="sys" {print $f}' "$RAW" | sort -g |
 		awk 'NR==1{lo=$1} {hi=$1} END {printf "%s-%s", lo, hi}'
 }
 
@@ -102,6 +118,18 @@ for c in $CONNS; do
 		echo "bench: ${c}x${s} done" >&2
 	done
 done
+COUNT=0
+if perf stat -e raw_syscalls:sys_enter true >/dev/null 2>&1; then
+	COUNT=1
+	for c in $CONNS; do
+		for s in $SIZES; do
+			for srv in $SERVERS; do
+				sys "$srv" "$c" "$s"
+			done
+		done
+	done
+	echo "bench: syscalls counted" >&2
+fi
 if [ "$IDLE" -gt 0 ]; then
 	for r in $(seq 1 "$RUNS"); do
 		for srv in $SERVERS; do
@@ -112,8 +140,8 @@ fi
 
 : >bench.tsv
 echo
-echo "| conns x size | echo-server rt/s | epoll-echo rt/s | ratio | echo-server us/rt | epoll-echo us/rt | ratio |"
-echo "|---|---|---|---|---|---|---|"
+echo "| conns x size | echo-server rt/s | epoll-echo rt/s | ratio | echo-server us/rt | epoll-echo us/rt | ratio | syscalls/rt echo-server / epoll-echo |"
+echo "|---|---|---|---|---|---|---|---|"
 for c in $CONNS; do
 	for s in $SIZES; do
 		k="${c}x${s}"
@@ -121,9 +149,16 @@ for c in $CONNS; do
 		uc=$(pick echo-server "$k" 4); ec=$(pick epoll-echo "$k" 4)
 		rr=$(awk -v a="$ur" -v b="$er" 'BEGIN{printf "%.2f", b ? a/b : 0}')
 		cr=$(awk -v a="$uc" -v b="$ec" 'BEGIN{printf "%.2f", b ? a/b : 0}')
-		printf '| %s B | %.0f (%s) | %.0f (%s) | **%s** | %.2f | %.2f | **%s** |\n' \
+		us=-; es=-
+		if [ "$COUNT" = 1 ]; then
+			us=$(awk -v c="$k" '$1=="echo-server" && $2==c && $3=="sys" {print $4}' "$RAW")
+			es=$(awk -v c="$k" '$1=="epoll-echo" && $2==c && $3=="sys" {print $4}' "$RAW")
+			printf '%s\t%s\t%s\t%s\n' "$LESSON" "echo-server/$k" syscalls_per_rt "$us" \
+				"$LESSON" "epoll-echo/$k" syscalls_per_rt "$es" >>bench.tsv
+		fi
+		printf '| %s B | %.0f (%s) | %.0f (%s) | **%s** | %.2f | %.2f | **%s** | %s / %s |\n' \
 			"$c x $s" "$ur" "$(range echo-server "$k" 3)" "$er" "$(range epoll-echo "$k" 3)" \
-			"$rr" "$uc" "$ec" "$cr"
+			"$rr" "$uc" "$ec" "$cr" "$us" "$es"
 		printf '%s\t%s\t%s\t%s\n' \
 			"$LESSON" "echo-server/$k" rt_per_s "$ur" \
 			"$LESSON" "epoll-echo/$k" rt_per_s "$er" \
