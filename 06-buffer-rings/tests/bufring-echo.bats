@@ -133,6 +133,17 @@ nfds() {
 	[ "$(counter closed)" -eq 3000 ]
 }
 
+@test "out of descriptors (EMFILE): the server keeps serving and accepts again" {
+	# 40 descriptors, hard limit too, so the server cannot raise it: 60
+	# clients at once cannot all be accepted until others close.
+	server_start bash -c 'ulimit -n 40 && exec bufring-echo -p 0'
+	load_ok -c 60 -C 300 -n 3 -r 1-1000
+	load_ok -c 5 -n 10
+	server_stop
+	[ "$(counter accept_pauses)" -gt 0 ]
+	[ "$(counter accepted)" -eq 305 ]
+}
+
 @test "SIGTERM under load: exit 0 with the counters" {
 	server_start bufring-echo -p 0
 	echo-load -p "$PORT" -c 50 -d 10 -T 20 >/dev/null 2>&1 &

@@ -107,7 +107,7 @@ static unsigned nopen;
 
 static struct {
 	unsigned long accepted, closed, bytes, recvs, sends, short_sends,
-		enobufs, rearms, pauses, refused, stale, provides;
+		enobufs, rearms, pauses, accept_pauses, refused, stale, provides;
 } count;
 
 static void usage(FILE *f)
@@ -314,8 +314,10 @@ static void on_accept(struct io_uring_cqe *cqe)
 	int fd = cqe->res, one = 1;
 
 	if (!(cqe->flags & IORING_CQE_F_MORE)) {
-		if (cqe->res == -EMFILE || cqe->res == -ENFILE)
+		if (cqe->res == -EMFILE || cqe->res == -ENFILE) {
 			accept_paused = nopen > 0;	/* re-armed by a close */
+			count.accept_pauses += (unsigned)accept_paused;
+		}
 		if (!accept_paused && !stopping)
 			arm_accept();
 	}
@@ -701,10 +703,11 @@ static void shut_down(void)
 	free(starved);
 	fprintf(stderr, "%s: accepted=%lu closed=%lu bytes=%lu recvs=%lu "
 		"sends=%lu short_sends=%lu ENOBUFS=%lu rearms=%lu pauses=%lu "
-		"refused=%lu stale=%lu provides=%lu\n", PROG, count.accepted,
-		count.closed, count.bytes, count.recvs, count.sends,
-		count.short_sends, count.enobufs, count.rearms, count.pauses,
-		count.refused, count.stale, count.provides);
+		"accept_pauses=%lu refused=%lu stale=%lu provides=%lu\n",
+		PROG, count.accepted, count.closed, count.bytes, count.recvs,
+		count.sends, count.short_sends, count.enobufs, count.rearms,
+		count.pauses, count.accept_pauses, count.refused, count.stale,
+		count.provides);
 }
 
 int main(int argc, char **argv)
