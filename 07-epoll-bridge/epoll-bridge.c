@@ -24,7 +24,8 @@
  * Build:    cc -std=gnu11 -Wall -Wextra -O2 -o epoll-bridge epoll-bridge.c -luring
  * Requires: Linux 5.6 (IORING_OP_OPENAT/READ/CLOSE, the opcode probe),
  *           5.8 for IORING_CQ_EVENTFD_DISABLED; --reverse uses multishot
- *           poll (5.13) and falls back to re-armed one-shot poll. liburing 2.0+.
+ *           poll (5.13) and falls back to re-armed one-shot poll. liburing 2.2+
+ *           (built and tested with 2.3 and 2.15).
  * Leaves out: a path naming a FIFO with no writer blocks its slot until a
  *           writer comes (like cat); DEFER_TASKRUN rings (see README).
  */

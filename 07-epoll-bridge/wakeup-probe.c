@@ -20,7 +20,7 @@
  *
  * Usage:    wakeup-probe [-t MS]    (MS: how long to wait for a wakeup, default 500)
  * Build:    cc -std=gnu11 -Wall -Wextra -O2 -o wakeup-probe wakeup-probe.c -luring
- * Requires: Linux 5.6 (IORING_FEAT_NODROP era rings, eventfd_async 5.6);
+ * Requires: Linux 5.6 (eventfd_async, IOSQE_ASYNC), liburing 2.3 (io_uring_get_events);
  *           DEFER_TASKRUN rows need Linux 6.1 and say so otherwise.
  */
 #define _GNU_SOURCE
