@@ -25,6 +25,12 @@ secs() {
 		{ echo "failed: $1" >&2; exit 1; }
 	awk '{printf "%s %.3f\n", $1, $2 + $3}' "$dir/time"
 }
+# wall CMD: wall seconds, to the microsecond (time(1) gives hundredths)
+wall() {
+	local t0=$EPOCHREALTIME
+	timeout "$T" bash -c "$1" || { echo "failed: $1" >&2; exit 1; }
+	echo "$EPOCHREALTIME - $t0" | bc -l
+}
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 # calls CMD: system calls of the whole command line, every process and thread
 calls() {
@@ -99,7 +105,7 @@ for q in 1 2 4 8 16 32; do
 	for b in $blocks; do
 		: >"$dir/sweep"
 		for i in 1 2 3 4 5; do
-			secs "taskset -c 1 ./uring-cat -q $q -b $b $dir/sweep.src >/dev/null" | cut -d' ' -f1 >>"$dir/sweep"
+			wall "taskset -c 1 ./uring-cat -q $q -b $b $dir/sweep.src >/dev/null" >>"$dir/sweep"
 		done
 		m=$(sort -g "$dir/sweep" | head -n 1)
 		printf ' %.3f |' "$m"
@@ -108,5 +114,5 @@ for q in 1 2 4 8 16 32; do
 	printf '\n'
 done
 : >"$dir/sweep"
-for i in 1 2 3 4 5; do secs "taskset -c 1 cat $dir/sweep.src >/dev/null" | cut -d' ' -f1 >>"$dir/sweep"; done
+for i in 1 2 3 4 5; do wall "taskset -c 1 cat $dir/sweep.src >/dev/null" >>"$dir/sweep"; done
 printf '\ncat on the same file: %.3f s\n' "$(sort -g "$dir/sweep" | head -n 1)"

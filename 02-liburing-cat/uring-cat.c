@@ -127,6 +127,20 @@ static unsigned long parse_size(const char *s, unsigned long max)
 	return v;
 }
 
+/* The sysctl (Linux 6.6+): 0 allowed, 1 only for io_uring_group, 2 off. */
+static int io_uring_disabled(void)
+{
+	FILE *f = fopen("/proc/sys/kernel/io_uring_disabled", "r");
+	int v = 0;
+
+	if (f) {
+		if (fscanf(f, "%d", &v) != 1)
+			v = 0;
+		fclose(f);
+	}
+	return v;
+}
+
 /*
  * EPERM and ENOSYS here mean "no io_uring in this place", not a bug:
  * exit 77 and name the likely cause.
@@ -141,7 +155,11 @@ static void setup_ring(struct cat *c)
 	ret = io_uring_queue_init_params(c->depth + 2, &c->ring, &p);
 	if (ret == -EPERM || ret == -ENOSYS) {
 		uname(&u);
-		if (ret == -EPERM)
+		if (ret == -EPERM && io_uring_disabled() > 0)
+			fprintf(stderr, "%s: io_uring_setup: %s: the kernel.io_uring_disabled"
+				" sysctl is %d (1: only members of kernel.io_uring_group,"
+				" 2: nobody)\n", prog, strerror(-ret), io_uring_disabled());
+		else if (ret == -EPERM)
 			fprintf(stderr, "%s: io_uring_setup: %s: io_uring is switched off"
 				" here: a container's seccomp profile (Docker's default"
 				" blocks it) or the kernel.io_uring_disabled sysctl"
