@@ -36,6 +36,7 @@
 #include <sys/eventfd.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <liburing.h>
 
@@ -107,7 +108,9 @@ static void submit_one(struct io_uring *ring, enum completion c,
 		if (pid < 0)
 			err(1, "fork");
 		if (pid == 0) {
-			usleep(20 * 1000);
+			struct timespec pause = { .tv_nsec = 20 * 1000 * 1000 };
+
+			nanosleep(&pause, NULL);
 			_exit(write(pipefd[1], "x", 1) == 1 ? 0 : 1);
 		}
 	}
@@ -219,14 +222,20 @@ int main(int argc, char **argv)
 
 	while ((opt = getopt_long(argc, argv, "ht:", longopts, NULL)) != -1) {
 		switch (opt) {
-		case 't':
-			wait_ms = atoi(optarg);
-			if (wait_ms < 1 || wait_ms > 60000) {
+		case 't': {
+			char *end;
+			long v;
+
+			errno = 0;
+			v = strtol(optarg, &end, 10);
+			if (errno || *end || end == optarg || v < 1 || v > 60000) {
 				warnx("-t: must be 1 to 60000 ms");
 				usage(stderr);
 				return 2;
 			}
+			wait_ms = (int)v;
 			break;
+		}
 		case 'h':
 			usage(stdout);
 			return 0;

@@ -347,9 +347,7 @@ static bool stdin_wanted(const struct bridge *b)
 
 static void update_stdin_watch(struct bridge *b)
 {
-	if (b->stdin_eof)
-		stdin_watch(b, false);
-	else if (b->npending >= PENDING_HIGH)
+	if (b->stdin_eof || b->npending >= PENDING_HIGH)
 		stdin_watch(b, false);
 	else if (b->npending < PENDING_LOW)
 		stdin_watch(b, true);
