@@ -28,6 +28,7 @@ trap 'rm -f "$RAW" "$RAW".*' EXIT
 
 # start SERVER: a fresh server on CPU 1; sets SPID and SPORT.
 start() {
+	: >"$RAW.out"   # now, not in the background job: no stale port read
 	taskset -c 1 "./$1" -p 0 >"$RAW.out" 2>"$RAW.err" &
 	SPID=$!
 	local i

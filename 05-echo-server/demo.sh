@@ -56,6 +56,7 @@ sys() {   # sys NAME: the count of one syscall
 
 run() {   # run SERVER WHAT
 	echo "== $1: $2"
+	: >"$log"       # now, not in the background job: no stale port read
 	"./$1" -p 0 >"$log" 2>"$log.err" &
 	local pid=$! port=
 	while [ -z "$port" ]; do
