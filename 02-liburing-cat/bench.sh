@@ -19,17 +19,20 @@ cat "$src" >/dev/null
 : >bench.tsv
 
 # secs CMD: "wall cpu" seconds of one run of a shell command line; cpu is
-# user + system of every process and thread in it (io-wq workers included)
+# the task-clock of every process and thread in it (io-wq workers
+# included), from perf stat, or user + system from time(1) without perf
 secs() {
-	/usr/bin/time -f '%e %U %S' -o "$dir/time" timeout "$T" bash -c "$1" ||
-		{ echo "failed: $1" >&2; exit 1; }
-	awk '{printf "%s %.3f\n", $1, $2 + $3}' "$dir/time"
-}
-# wall CMD: wall seconds, to the microsecond (time(1) gives hundredths)
-wall() {
 	local t0=$EPOCHREALTIME
-	timeout "$T" bash -c "$1" || { echo "failed: $1" >&2; exit 1; }
-	echo "$EPOCHREALTIME - $t0" | bc -l
+	if command -v perf >/dev/null; then
+		perf stat -x, -o "$dir/perf" -e task-clock timeout "$T" bash -c "$1" ||
+			{ echo "failed: $1" >&2; exit 1; }
+		echo "$(echo "$EPOCHREALTIME - $t0" | bc -l)" \
+			"$(awk -F, '/task-clock/ {printf "%.4f", $1 / 1000}' "$dir/perf")"
+	else
+		/usr/bin/time -f '%e %U %S' -o "$dir/time" timeout "$T" bash -c "$1" ||
+			{ echo "failed: $1" >&2; exit 1; }
+		awk '{printf "%s %.3f\n", $1, $2 + $3}' "$dir/time"
+	fi
 }
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 # calls CMD: system calls of the whole command line, every process and thread
@@ -95,24 +98,24 @@ rm -rf "$disk"
 [ "$SWEEP" = 1 ] || exit 0
 head -c $((256 * 1024 * 1024)) "$src" >"$dir/sweep.src"
 rm -f "$src"
-printf '\n#### uring-cat, 256 MiB from tmpfs to /dev/null: fastest wall seconds of 5 runs, by -q and -b\n\n'
-printf '(fastest, not median: on a shared machine other work only ever adds time)\n\n'
+printf '\n#### uring-cat, 256 MiB from tmpfs to /dev/null, by -q and -b: median of 5 runs, wall s / cpu s\n\n'
 blocks="16k 64k 128k 512k 1m"
 printf '| -q \\ -b |'; for b in $blocks; do printf ' %s |' "$b"; done; printf '\n|---|'
 for b in $blocks; do printf -- '---|'; done; printf '\n'
+sweep_cell() {
+	: >"$dir/sweep"
+	for i in 1 2 3 4 5; do secs "$1" >>"$dir/sweep"; done
+	w=$(cut -d' ' -f1 "$dir/sweep" | median); c=$(cut -d' ' -f2 "$dir/sweep" | median)
+}
 for q in 1 2 4 8 16 32; do
 	printf '| %s |' "$q"
 	for b in $blocks; do
-		: >"$dir/sweep"
-		for i in 1 2 3 4 5; do
-			wall "taskset -c 1 ./uring-cat -q $q -b $b $dir/sweep.src >/dev/null" >>"$dir/sweep"
-		done
-		m=$(sort -g "$dir/sweep" | head -n 1)
-		printf ' %.3f |' "$m"
-		printf '02-liburing-cat\tsweep q%s b%s\twall_s_min\t%s\n' "$q" "$b" "$m" >>bench.tsv
+		sweep_cell "taskset -c 1 ./uring-cat -q $q -b $b $dir/sweep.src >/dev/null"
+		printf ' %.3f / %.3f |' "$w" "$c"
+		printf '02-liburing-cat\tsweep q%s b%s\twall_s\t%s\n' "$q" "$b" "$w" >>bench.tsv
+		printf '02-liburing-cat\tsweep q%s b%s\tcpu_s\t%s\n' "$q" "$b" "$c" >>bench.tsv
 	done
 	printf '\n'
 done
-: >"$dir/sweep"
-for i in 1 2 3 4 5; do wall "taskset -c 1 cat $dir/sweep.src >/dev/null" >>"$dir/sweep"; done
-printf '\ncat on the same file: %.3f s\n' "$(sort -g "$dir/sweep" | head -n 1)"
+sweep_cell "taskset -c 1 cat $dir/sweep.src >/dev/null"
+printf '\ncat on the same file: %.3f / %.3f\n' "$w" "$c"

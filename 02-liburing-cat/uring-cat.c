@@ -229,9 +229,10 @@ static void submit_read(struct cat *c, struct input *in, struct slot *s)
 }
 
 /*
- * -EAGAIN: "not ready, and you told me not to wait". Linux 5.6 to 5.13
- * answer so for any O_NONBLOCK descriptor; later kernels only when the
- * file cannot wait without blocking a thread, or for RWF_NOWAIT (--nowait).
+ * -EAGAIN: "not ready, and you told me not to wait". Linux 5.6 to about
+ * 5.13 answer so for any O_NONBLOCK descriptor; later kernels only when
+ * the file cannot wait without blocking a thread, or for RWF_NOWAIT
+ * (--nowait).
  * Ask to be told when it is ready, then try again: the readiness model.
  */
 static void submit_poll(struct cat *c, struct slot *s, int fd, enum op op)

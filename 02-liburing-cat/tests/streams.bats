@@ -47,7 +47,7 @@ nonblock() {
 	[ "${BASH_REMATCH[1]}" -ge 3 ]
 }
 
-# Since Linux 5.14 io_uring waits by itself (with an internal poll) even on an
+# Since about Linux 5.14 io_uring waits by itself (with an internal poll) even on an
 # O_NONBLOCK pipe, so these two pass on any kernel; on 5.6-5.13 the
 # -EAGAIN comes back and uring-cat polls. --nowait forces that path here.
 @test "stdin an O_NONBLOCK pipe with a slow writer: every byte, no error" {
