@@ -5,7 +5,7 @@
 load ../../tests/helpers
 
 READ_SIZE=16384    # epoll-bridge.c: READ_SIZE, one read of a file
-MODES=("" --reverse "--reverse --oneshot" --ring-fd)
+MODES=("" --reverse "--reverse --oneshot" --ring-fd --defer "--reverse --defer")
 
 # A data set built once per file: hundreds of files of many sizes (around
 # the read size too), an empty file, a directory, missing paths, and paths
@@ -260,6 +260,20 @@ slow_writer() {
 	[[ "${lines[-1]}" =~ sleeps\ in\ io_uring_wait_cqe,\ [0-9]+\ poll\ CQEs\ \((multishot|one-shot)\ poll\)$ ]]
 }
 
+@test "a list of 300000 paths costs no more memory than one of 2000 (stdin is paused)" {
+	local f=$BATS_FILE_TMPDIR/data/f3 small big
+	yes "$f" | head -n 2000 >"$TMP/small"
+	yes "$f" | head -n 300000 >"$TMP/big"
+	for m in "" --reverse; do
+		run timeout -k 5 "$T" bash -c '/usr/bin/time -f "maxrss %M" epoll-bridge $1 <"$2" 2>&1 >/dev/null | tail -n 1' _ "$m" "$TMP/small"
+		small=${output#maxrss }
+		run timeout -k 5 "$T" bash -c 'cat "$2" | /usr/bin/time -f "maxrss %M" epoll-bridge $1 2>&1 >/dev/null | tail -n 1' _ "$m" "$TMP/big"
+		big=${output#maxrss }
+		echo "mode '$m': max RSS $small KiB for 2000 paths, $big KiB for 300000" >&2
+		[ "$big" -lt $((small + 2048)) ]
+	done
+}
+
 @test "io_uring denied (EPERM and ENOSYS, as seccomp does): exit 77 naming the cause, every mode" {
 	for m in "${MODES[@]}"; do
 		run timeout 10 deny-uring epoll-bridge $m </dev/null
@@ -269,6 +283,12 @@ slow_writer() {
 		assert_status 77
 		[[ "$output" == *"io_uring_setup: Function not implemented"* ]]
 	done
+}
+
+@test "--ring-fd on a DEFER_TASKRUN ring is refused (it would hang), exit 2" {
+	urun epoll-bridge --ring-fd --defer </dev/null
+	assert_status 2
+	[[ "$output" == *"--ring-fd cannot work on a DEFER_TASKRUN ring"* ]]
 }
 
 @test "usage: -h prints it and exits 0; unknown options, bad depth and arguments exit 2" {

@@ -91,6 +91,7 @@ struct bridge {
 	unsigned long lineno;
 
 	bool multishot, poll_armed;
+	bool defer;		/* IORING_SETUP_DEFER_TASKRUN */
 	int stdout_err;		/* first error writing stdout */
 
 	unsigned long paths, failed, cqes;
@@ -100,12 +101,13 @@ struct bridge {
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: epoll-bridge [--reverse [--oneshot] | --ring-fd] [-q DEPTH] <LIST\n"
+	fprintf(f, "usage: epoll-bridge [--reverse [--oneshot] | --ring-fd] [--defer] [-q DEPTH] <LIST\n"
 		"  reads paths, one per line, from stdin and prints BYTES PATH for each\n"
 		"  (default)    epoll watches an eventfd registered with the ring\n"
 		"  --reverse    the ring polls the epoll fd; sleeps in io_uring_wait_cqe\n"
 		"  --oneshot    with --reverse: re-armed one-shot poll, as before Linux 5.13\n"
 		"  --ring-fd    epoll watches the ring fd itself\n"
+		"  --defer      a DEFER_TASKRUN ring (not with --ring-fd: it would hang)\n"
 		"  -q DEPTH     files in flight at once (1-%d, default %d)\n",
 		MAX_DEPTH, DEFAULT_DEPTH);
 }
@@ -122,6 +124,7 @@ int main(int argc, char **argv)
 		{ "reverse", no_argument, NULL, 'r' },
 		{ "ring-fd", no_argument, NULL, 'R' },
 		{ "oneshot", no_argument, NULL, 'o' },
+		{ "defer", no_argument, NULL, 'd' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -143,6 +146,9 @@ int main(int argc, char **argv)
 		case 'o':
 			b.multishot = false;
 			break;
+		case 'd':
+			b.defer = true;
+			break;
 		case 'q':
 			errno = 0;
 			v = strtol(optarg, &end, 10);
@@ -163,6 +169,14 @@ int main(int argc, char **argv)
 	}
 	if (optind != argc) {
 		warnx("unexpected argument: %s", argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+	if (b.defer && b.mode == MODE_RING_FD) {
+		/* On a DEFER_TASKRUN ring, a completion is not in the CQ until
+		 * the task asks for it, so the ring fd never polls readable
+		 * for it and epoll_wait sleeps forever (wakeup-probe shows it). */
+		warnx("--ring-fd cannot work on a DEFER_TASKRUN ring (see README)");
 		usage(stderr);
 		return 2;
 	}
@@ -216,8 +230,10 @@ static void setup_ring(struct bridge *b)
 	};
 	struct io_uring_probe *probe;
 	/* One request per job, plus the poll on the epoll fd in --reverse.
-	 * The CQ is twice the SQ, so it can never overflow. */
-	int ret = io_uring_queue_init(b->depth + 1, &b->ring, 0);
+	 * The CQ is twice the SQ, so it can never overflow. DEFER_TASKRUN
+	 * requires SINGLE_ISSUER: only this thread touches the ring. */
+	unsigned flags = b->defer ? IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN : 0;
+	int ret = io_uring_queue_init(b->depth + 1, &b->ring, flags);
 
 	if (ret == -EPERM || ret == -ENOSYS)
 		missing(ret == -EPERM
@@ -225,6 +241,8 @@ static void setup_ring(struct bridge *b)
 			  "(a container's seccomp profile, or the kernel.io_uring_disabled sysctl)"
 			: "io_uring_setup: Function not implemented: this kernel has no "
 			  "io_uring (Linux 5.1) or a sandbox hides it");
+	if (ret == -EINVAL && b->defer)
+		missing("IORING_SETUP_DEFER_TASKRUN (Linux 6.1) is missing");
 	if (ret < 0)
 		errx(1, "io_uring_queue_init: %s", strerror(-ret));
 
@@ -597,6 +615,23 @@ static bool finished(const struct bridge *b)
 /* ---- bridge 1: epoll on top, the ring's eventfd in the epoll set ------- */
 
 /*
+ * Only for --defer. On a DEFER_TASKRUN ring, completions wait as task
+ * work until the task enters the kernel to get them: the eventfd fires
+ * when such work is queued, but the CQ stays empty until
+ * io_uring_get_events(). Without that call this bridge hangs.
+ */
+static void fetch_completions(struct bridge *b)
+{
+	int ret;
+
+	if (!b->defer)
+		return;		/* a plain ring posts CQEs by itself */
+	ret = io_uring_get_events(&b->ring);
+	if (ret < 0 && ret != -EINTR)
+		errx(1, "io_uring_get_events: %s", strerror(-ret));
+}
+
+/*
  * The eventfd said "something completed". Read it to reset it first, so a
  * completion that lands during the drain makes it readable again rather
  * than being lost. While draining, tell the kernel not to signal at all
@@ -617,12 +652,14 @@ static void on_eventfd(struct bridge *b)
 
 	do {
 		io_uring_cq_eventfd_toggle(&b->ring, false);
+		fetch_completions(b);
 		got += drain_cq(b);
 		start_jobs(b);
 		/* Requests that complete inline here post no eventfd signal:
 		 * the loop condition picks them up. */
 		submit(b);
 		io_uring_cq_eventfd_toggle(&b->ring, true);
+		fetch_completions(b);	/* work queued while posts were off */
 	} while (io_uring_cq_ready(&b->ring));
 
 	if (got == 0)
