@@ -24,7 +24,9 @@ SERVERS="echo-server epoll-echo"
 LESSON=05-echo-server
 ulimit -n "$(ulimit -Hn)"
 RAW=$(mktemp /tmp/bench-05.XXXXXX)
-trap 'rm -f "$RAW" "$RAW".*' EXIT
+SPID=
+# On any exit, error or not, no server is left behind.
+trap '[ -n "$SPID" ] && kill "$SPID" 2>/dev/null; rm -f "$RAW" "$RAW".*' EXIT
 
 # start SERVER: a fresh server on CPU 1; sets SPID and SPORT.
 start() {
@@ -44,7 +46,10 @@ start() {
 
 stop() {
 	kill -TERM "$SPID"
-	wait "$SPID" || { echo "bench: server exited $?" >&2; exit 1; }
+	local rc=0
+	wait "$SPID" || rc=$?
+	SPID=
+	[ "$rc" -eq 0 ] || { echo "bench: server exited $rc" >&2; exit 1; }
 }
 
 # val LINE KEY: KEY's value in a RESULT line.

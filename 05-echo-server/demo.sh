@@ -7,7 +7,8 @@ cd "$(dirname "$0")"
 LOAD=../tests/echo-load
 CONNS=50 MSGS=200
 log=$(mktemp /tmp/demo-05.XXXXXX)
-trap 'rm -f "$log" "$log".*' EXIT
+pid=
+trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -f "$log" "$log".*' EXIT
 
 if [ -n "${COUNTER:-}" ]; then
 	:   # chosen by the caller: perf, strace or none
@@ -58,7 +59,8 @@ run() {   # run SERVER WHAT
 	echo "== $1: $2"
 	: >"$log"       # now, not in the background job: no stale port read
 	"./$1" -p 0 >"$log" 2>"$log.err" &
-	local pid=$! port=
+	pid=$!
+	local port=
 	while [ -z "$port" ]; do
 		sleep 0.05
 		port=$(sed -n 's/^listening on 127\.0\.0\.1://p' "$log")
@@ -69,8 +71,10 @@ run() {   # run SERVER WHAT
 	rt=$(sed -n 's/.* rt=\([0-9]*\).*/\1/p' "$log.load")
 	echo "   echo-load: $rt round trips, $(sed -n 's/.*\(mismatch=[0-9]*\).*/\1/p' "$log.load"), every byte checked"
 	kill -TERM "$pid"
-	wait "$pid"
-	echo "   on SIGTERM it exits $?, saying: $(sed 's/^[a-z-]*: //' "$log.err")"
+	local rc=0
+	wait "$pid" || rc=$?
+	pid=
+	echo "   on SIGTERM it exits $rc, saying: $(sed 's/^[a-z-]*: //' "$log.err")"
 	if [ "$COUNTER" != none ]; then
 		local total
 		total=$(sys total)
