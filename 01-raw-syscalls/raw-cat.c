@@ -32,7 +32,7 @@
 
 #define QUEUE_DEPTH 8           /* reads in flight at once */
 #define CHUNK (32 * 1024)       /* bytes per read */
-#define WRITE_TAG UINT64_MAX    /* user_data of the write; reads use their slot */
+#define WRITE_TAG QUEUE_DEPTH   /* user_data of the write; read i uses i */
 
 static const char *prog = "raw-cat";
 
@@ -73,6 +73,8 @@ struct ring {
 	/* the mappings, for munmap */
 	void *sq_map, *cq_map, *sqe_map;
 	size_t sq_map_len, cq_map_len, sqe_map_len;
+	/* reap() files each CQE's res here, by its user_data */
+	int res[QUEUE_DEPTH + 1];
 	/* what the run did, for --stats and --trace */
 	unsigned long enters, sqes_submitted, cqes_seen;
 	bool trace;
@@ -304,11 +306,11 @@ static int submit_and_wait(struct ring *r, unsigned want)
 }
 
 /*
- * Take every ready CQE: res goes to results[user_data]. The CQE is read
+ * Take every ready CQE: its res goes to r->res[user_data]. The CQE is read
  * before the head moves past it; the release store of the head then tells
  * the kernel the slot is free to overwrite.
  */
-static void reap(struct ring *r, int *results, int *write_result)
+static void reap(struct ring *r)
 {
 	unsigned head = atomic_load_explicit(r->cq_head, memory_order_relaxed);
 	/* Acquire: the CQE contents are visible once the tail that covers them is. */
@@ -317,10 +319,8 @@ static void reap(struct ring *r, int *results, int *write_result)
 	for (; head != tail; head++) {
 		const struct io_uring_cqe *cqe = &r->cqes[head & r->cq_mask];
 
-		if (cqe->user_data == WRITE_TAG)
-			*write_result = cqe->res;
-		else
-			results[cqe->user_data] = cqe->res;
+		if (cqe->user_data <= WRITE_TAG)
+			r->res[cqe->user_data] = cqe->res;
 		r->cqes_seen++;
 	}
 	/* Release: our reads of the CQEs above complete before the kernel
@@ -361,14 +361,13 @@ static void out_end(void)
 static int write_out(struct ring *r, struct iovec *iov, unsigned cnt)
 {
 	while (cnt > 0) {
-		int res = -EINTR;
-
 		queue_rw(r, IORING_OP_WRITEV, STDOUT_FILENO, iov, cnt,
 			 (__u64)out_offset, WRITE_TAG);
 		int ret = submit_and_wait(r, 1);
 		if (ret < 0)
 			return ret;
-		reap(r, NULL, &res);
+		reap(r);
+		int res = r->res[WRITE_TAG];
 		if (res == -EINTR || res == -EAGAIN)
 			continue;
 		if (res < 0)
@@ -403,7 +402,6 @@ static long long read_batch(struct ring *r, int fd, off_t offset, bool seekable,
 			    unsigned n, bool *eof, int *write_err)
 {
 	struct iovec iovs[QUEUE_DEPTH];
-	int results[QUEUE_DEPTH];
 	unsigned ready = 0;                         /* chunks to write, in order */
 	long long moved = 0;
 	int read_err = 0;
@@ -416,10 +414,10 @@ static long long read_batch(struct ring *r, int fd, off_t offset, bool seekable,
 	int ret = submit_and_wait(r, n);
 	if (ret < 0)
 		return ret;
-	reap(r, results, NULL);
+	reap(r);
 
 	for (unsigned i = 0; i < n; i++) {
-		int res = results[i];
+		int res = r->res[i];
 		if (res == 0)
 			*eof = true;      /* only a read of 0 bytes means end of file:
 					   * st_size is not trusted (/proc says 0) */

@@ -16,8 +16,7 @@
 
 int main(int argc, char **argv)
 {
-	unsigned n = argc > 1 ? (unsigned)atoi(argv[1]) : QUEUE_DEPTH;
-	int results[QUEUE_DEPTH];
+	long n = argc > 1 ? strtol(argv[1], NULL, 10) : QUEUE_DEPTH;
 	struct ring r;
 
 	if (n < 1 || n > QUEUE_DEPTH) {
@@ -30,10 +29,9 @@ int main(int argc, char **argv)
 
 	/* TODO(exercise): queue n NOPs (get_sqe, then set opcode to
 	 * IORING_OP_NOP and user_data to the NOP's number), submit them all
-	 * with a single submit_and_wait, and reap their CQEs into results. */
-	(void)results;
+	 * with a single submit_and_wait, and reap their CQEs. */
 
-	printf("%u NOPs: %lu io_uring_enter call(s), %lu CQEs\n", n, r.enters,
+	printf("%ld NOPs: %lu io_uring_enter call(s), %lu CQEs\n", n, r.enters,
 	       r.cqes_seen);
 	ring_close(&r);
 	return 0;

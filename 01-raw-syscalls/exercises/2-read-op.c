@@ -29,8 +29,8 @@ static void queue_read(struct ring *r, int fd, char *buf, unsigned len,
 int main(int argc, char **argv)
 {
 	struct ring r;
-	int results[1];
 	__u64 offset = 0;
+	int status = 0;
 
 	if (argc != 2) {
 		fprintf(stderr, "usage: read-op FILE\n");
@@ -42,27 +42,35 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	int ret = ring_open(&r, QUEUE_DEPTH);
-	if (ret != 0)
+	if (ret != 0) {
+		close(fd);
 		return ret;
+	}
 	out_begin();
 	for (;;) {
 		queue_read(&r, fd, buffers[0], CHUNK, offset);
-		if (submit_and_wait(&r, 1) < 0)
-			return 1;
-		reap(&r, results, NULL);
-		if (results[0] < 0) {
-			fprintf(stderr, "read-op: %s: %s\n", argv[1], strerror(-results[0]));
-			return 1;
-		}
-		if (results[0] == 0)
+		if (submit_and_wait(&r, 1) < 0) {
+			status = 1;
 			break;
-		struct iovec iov = { .iov_base = buffers[0], .iov_len = (size_t)results[0] };
-		if (write_out(&r, &iov, 1) < 0)
-			return 1;
-		offset += (__u64)results[0];
+		}
+		reap(&r);
+		int res = r.res[0];
+		if (res < 0) {
+			fprintf(stderr, "read-op: %s: %s\n", argv[1], strerror(-res));
+			status = 1;
+			break;
+		}
+		if (res == 0)
+			break;
+		struct iovec iov = { .iov_base = buffers[0], .iov_len = (size_t)res };
+		if (write_out(&r, &iov, 1) < 0) {
+			status = 1;
+			break;
+		}
+		offset += (__u64)res;
 	}
 	out_end();
 	ring_close(&r);
 	close(fd);
-	return 0;
+	return status;
 }

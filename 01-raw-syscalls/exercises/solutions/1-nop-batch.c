@@ -16,8 +16,7 @@
 
 int main(int argc, char **argv)
 {
-	unsigned n = argc > 1 ? (unsigned)atoi(argv[1]) : QUEUE_DEPTH;
-	int results[QUEUE_DEPTH];
+	long n = argc > 1 ? strtol(argv[1], NULL, 10) : QUEUE_DEPTH;
 	struct ring r;
 
 	if (n < 1 || n > QUEUE_DEPTH) {
@@ -28,16 +27,16 @@ int main(int argc, char **argv)
 	if (ret != 0)
 		return ret;
 
-	for (unsigned i = 0; i < n; i++) {
+	for (long i = 0; i < n; i++) {
 		struct io_uring_sqe *sqe = get_sqe(&r);   /* zeroed: already a NOP */
 		sqe->opcode = IORING_OP_NOP;
 		sqe->user_data = i;
 	}
-	if (submit_and_wait(&r, n) < 0)
+	if (submit_and_wait(&r, (unsigned)n) < 0)
 		return 1;
-	reap(&r, results, NULL);
+	reap(&r);
 
-	printf("%u NOPs: %lu io_uring_enter call(s), %lu CQEs\n", n, r.enters,
+	printf("%ld NOPs: %lu io_uring_enter call(s), %lu CQEs\n", n, r.enters,
 	       r.cqes_seen);
 	ring_close(&r);
 	return 0;
