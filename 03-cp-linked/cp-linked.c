@@ -19,7 +19,7 @@
  * Usage:    cp-linked [-v] [-q DEPTH] [-b BLOCKSIZE] [--splice|--direct] SRC DST
  * Build:    cc -std=gnu11 -Wall -Wextra -O2 -o cp-linked cp-linked.c -luring
  * Requires: Linux 5.6 (IORING_OP_READ/WRITE, the opcode probe; links since
- *           5.3), 5.7 for --splice (IORING_OP_SPLICE); liburing 2.0 or newer.
+ *           5.3), 5.7 for --splice (IORING_OP_SPLICE); liburing 2.2 or newer.
  * Leaves out: registered buffers and files, fsync at the end (both are
  *           exercises), copy_file_range, reflinks, metadata (mode, times).
  */
@@ -114,16 +114,17 @@ static size_t parse_size(const char *s, size_t max)
 	char *end;
 	errno = 0;
 	unsigned long long v = strtoull(s, &end, 10);
+	int shift = 0;
 	if (*end == 'k' || *end == 'K')
-		v <<= 10, end++;
+		shift = 10, end++;
 	else if (*end == 'm' || *end == 'M')
-		v <<= 20, end++;
-	if (errno || end == s || *end || v == 0 || v > max) {
+		shift = 20, end++;
+	if (errno || end == s || *end || *s == '-' || v == 0 || v > max >> shift) {
 		fprintf(stderr, "%s: bad number '%s' (1..%zu)\n", prog, s, max);
 		usage(stderr);
 		exit(2);
 	}
-	return (size_t)v;
+	return (size_t)v << shift;
 }
 
 static void parse_args(struct copy *c, int argc, char **argv)
@@ -324,6 +325,21 @@ static size_t align_up(size_t n, size_t align)
 }
 
 /*
+ * --direct: ext4 can start an O_DIRECT write without blocking only where
+ * the file already has blocks, inside its size. A write that must allocate
+ * or extend the file is handed to an io-wq worker, and such writes run one
+ * at a time. Allocating each data segment first keeps the writes in flight
+ * together (no punts at all). If fallocate fails (a file system without it,
+ * RLIMIT_FSIZE, no space) the writes still run, slower, and report the
+ * error themselves: so ignore it.
+ */
+static void preallocate(struct copy *c, off_t from, off_t to)
+{
+	if (c->walign > 1 && c->dst_regular && to > from)
+		(void)fallocate(c->dst, 0, from, to - from);
+}
+
+/*
  * Skip holes: SEEK_DATA/SEEK_HOLE find the next data segment, so a sparse
  * source stays sparse and a mostly empty 5 GiB file copies in a blink.
  */
@@ -345,6 +361,7 @@ static void next_segment(struct copy *c)
 		h = (off_t)align_up((size_t)h, c->align);
 	c->next = d;
 	c->seg_end = h < c->size ? h : c->size;
+	preallocate(c, c->next, (off_t)align_up((size_t)c->seg_end, c->align));
 }
 
 /* Give an idle slot the next block of the source, or return false. */
