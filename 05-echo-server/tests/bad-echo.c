@@ -39,20 +39,23 @@ int main(int argc, char **argv)
 		while ((n = read(fd, buf, sizeof(buf))) > 0) {
 			total += (size_t)n;
 			size_t out = (size_t)n;
+			int times = 1;
 			if (total > 1000 && !broken) {
 				broken = 1;
+				if (!strcmp(mode, "close"))
+					break;
 				if (!strcmp(mode, "flip"))
 					buf[0] ^= 1;
 				else if (!strcmp(mode, "drop"))
-					out = 0;
-				else if (!strcmp(mode, "close"))
-					break;
-				else if (write(fd, buf, out) < 0)   /* dup */
-					break;
+					times = 0;
+				else
+					times = 2;      /* dup */
 			}
-			if (out && write(fd, buf, out) != (ssize_t)out)
-				break;
+			while (times-- > 0)
+				if (write(fd, buf, out) != (ssize_t)out)
+					goto done;
 		}
+done:
 		close(fd);
 	}
 }
