@@ -28,6 +28,8 @@
  * fd number to somebody else, is recognised and dropped, not applied.
  *
  * Usage:    echo-server [-p PORT] [--single-accept]
+ * Try:      ./echo-server -p 8000 &  ../tests/echo-load -p 8000 -c 100 -r 1-4096
+ *           (or nc 127.0.0.1 8000); kill %1 prints the counters
  * Build:    cc -std=gnu11 -Wall -Wextra -O2 -o echo-server echo-server.c -luring
  * Requires: Linux 5.6 (IORING_OP_ACCEPT 5.5, RECV/SEND 5.6), 5.7 for
  *           IORING_FEAT_FAST_POLL (without it recvs wait in kernel threads),
@@ -143,6 +145,8 @@ static void ring_init(void)
 		p.cq_entries = CQ_ENTRIES;
 		ret = io_uring_queue_init_params(SQ_ENTRIES, &S.ring, &p);
 	}
+	if (ret == -EINVAL)
+		unsupported("io_uring_setup: IORING_SETUP_CQSIZE needs Linux 5.5");
 	if (ret == -EPERM || ret == -ENOSYS)
 		unsupported(ret == -EPERM ?
 			"io_uring_setup: Operation not permitted (blocked by a "
