@@ -129,6 +129,8 @@ static void ring_init(void)
 		p.cq_entries = CQ_ENTRIES;
 		ret = io_uring_queue_init_params(SQ_ENTRIES, &S.ring, &p);
 	}
+	if (ret == -EINVAL)
+		unsupported("io_uring_setup: IORING_SETUP_CQSIZE needs Linux 5.5");
 	if (ret == -EPERM || ret == -ENOSYS)
 		unsupported(ret == -EPERM ?
 			"io_uring_setup: Operation not permitted (blocked by a "
