@@ -601,8 +601,6 @@ static void alloc_slots(struct cat *c)
 {
 	char *mem;
 
-	if ((uint64_t)c->depth * c->block > (1ULL << 30))
-		errx(2, "depth x block size is over 1 GiB");
 	c->slots = calloc(c->depth, sizeof(*c->slots));
 	if (!c->slots || posix_memalign((void **)&mem, 4096, c->depth * c->block))
 		errx(1, "cannot allocate %u buffers of %zu bytes", c->depth, c->block);
@@ -646,6 +644,10 @@ static void parse_args(struct cat *c, int argc, char **argv)
 			warnx("unknown option or missing argument: %s", argv[optind - 1]);
 			usage(stderr, 2);
 		}
+	}
+	if ((uint64_t)c->depth * c->block > (1ULL << 30)) {
+		warnx("-q %u -b %zu: over 1 GiB of buffers", c->depth, c->block);
+		usage(stderr, 2);
 	}
 }
 
