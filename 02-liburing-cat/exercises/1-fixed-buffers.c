@@ -116,22 +116,39 @@ static unsigned long parse_size(const char *s, unsigned long max)
 	return v;
 }
 
+/* The sysctl (Linux 6.6+): 0 allowed, 1 only for io_uring_group, 2 off. */
+static int io_uring_disabled(void)
+{
+	FILE *f = fopen("/proc/sys/kernel/io_uring_disabled", "r");
+	int v = 0;
+
+	if (f) {
+		if (fscanf(f, "%d", &v) != 1)
+			v = 0;
+		fclose(f);
+	}
+	return v;
+}
+
 /*
  * EPERM and ENOSYS here mean "no io_uring in this place", not a bug:
  * exit 77 and name the likely cause.
  */
 static void setup_ring(struct cat *c)
 {
-	struct io_uring_params p;
+	struct io_uring_params p = { 0 };
 	struct utsname u;
 	int ret;
 
-	memset(&p, 0, sizeof(p));
 	/* depth reads, one write and its poll, never more in flight */
 	ret = io_uring_queue_init_params(c->depth + 2, &c->ring, &p);
 	if (ret == -EPERM || ret == -ENOSYS) {
 		uname(&u);
-		if (ret == -EPERM)
+		if (ret == -EPERM && io_uring_disabled() > 0)
+			fprintf(stderr, "%s: io_uring_setup: %s: the kernel.io_uring_disabled"
+				" sysctl is %d (1: only members of kernel.io_uring_group,"
+				" 2: nobody)\n", prog, strerror(-ret), io_uring_disabled());
+		else if (ret == -EPERM)
 			fprintf(stderr, "%s: io_uring_setup: %s: io_uring is switched off"
 				" here: a container's seccomp profile (Docker's default"
 				" blocks it) or the kernel.io_uring_disabled sysctl"
@@ -202,9 +219,10 @@ static void submit_read(struct cat *c, struct input *in, struct slot *s)
 }
 
 /*
- * -EAGAIN: "not ready, and you told me not to wait". Linux 5.6 to 5.13
- * answer so for any O_NONBLOCK descriptor; later kernels only when the
- * file cannot wait without blocking a thread, or for RWF_NOWAIT (--nowait).
+ * -EAGAIN: "not ready, and you told me not to wait". Linux 5.6 to about
+ * 5.13 answer so for any O_NONBLOCK descriptor; later kernels only when
+ * the file cannot wait without blocking a thread, or for RWF_NOWAIT
+ * (--nowait).
  * Ask to be told when it is ready, then try again: the readiness model.
  */
 static void submit_poll(struct cat *c, struct slot *s, int fd, enum op op)
@@ -574,8 +592,6 @@ static void alloc_slots(struct cat *c)
 {
 	char *mem;
 
-	if ((uint64_t)c->depth * c->block > (1ULL << 30))
-		errx(2, "depth x block size is over 1 GiB");
 	c->slots = calloc(c->depth, sizeof(*c->slots));
 	if (!c->slots || posix_memalign((void **)&mem, 4096, c->depth * c->block))
 		errx(1, "cannot allocate %u buffers of %zu bytes", c->depth, c->block);
@@ -625,6 +641,10 @@ static void parse_args(struct cat *c, int argc, char **argv)
 			warnx("unknown option or missing argument: %s", argv[optind - 1]);
 			usage(stderr, 2);
 		}
+	}
+	if ((uint64_t)c->depth * c->block > (1ULL << 30)) {
+		warnx("-q %u -b %zu: over 1 GiB of buffers", c->depth, c->block);
+		usage(stderr, 2);
 	}
 }
 
