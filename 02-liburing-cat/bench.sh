@@ -73,7 +73,7 @@ compare() {
 printf '### 02-liburing-cat: uring-cat vs cat, %d MiB file\n\n' "$MIB"
 printf '%s, Linux %s, %d vCPUs shared with other work; median of %d alternating runs,\n' \
 	"$(date -u +%Y-%m-%d)" "$(uname -r)" "$(nproc)" "$RUNS"
-printf 'each program pinned with taskset; cpu = user + system, all threads; syscalls\n'
+printf 'each program pinned with taskset; cpu = task-clock of every process and thread; syscalls\n'
 printf 'from strace -f -c (including the shell); punts = io_uring:io_uring_queue_async_work\n\n'
 printf '| case | cat wall s | uring-cat wall s | wall ratio | cat cpu s | uring-cat cpu s | cpu ratio | syscalls cat / uring-cat | io-wq punts |\n'
 printf '|---|---|---|---|---|---|---|---|---|\n'
