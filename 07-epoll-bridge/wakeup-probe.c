@@ -82,10 +82,12 @@ static void check_uring(int ret)
 
 /* Queue the request whose completion we want to be told about. For io-wq,
  * a worker blocks reading a pipe that a child process writes 20 ms later:
- * the completion lands while we sleep, never before. */
-static void submit_one(struct io_uring *ring, enum completion c,
-		       struct __kernel_timespec *ts, int pipefd[2], char *byte)
+ * the completion lands while we sleep, never before. Returns the writer's
+ * pid, or 0. */
+static pid_t submit_one(struct io_uring *ring, enum completion c,
+			struct __kernel_timespec *ts, int pipefd[2], char *byte)
 {
+	pid_t pid = 0;
 	struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
 	int ret;
 
@@ -103,8 +105,7 @@ static void submit_one(struct io_uring *ring, enum completion c,
 	if (ret < 0)
 		errx(1, "io_uring_submit: %s", strerror(-ret));
 	if (c == IO_WQ) {
-		pid_t pid = fork();
-
+		pid = fork();
 		if (pid < 0)
 			err(1, "fork");
 		if (pid == 0) {
@@ -113,6 +114,40 @@ static void submit_one(struct io_uring *ring, enum completion c,
 			nanosleep(&pause, NULL);
 			_exit(write(pipefd[1], "x", 1) == 1 ? 0 : 1);
 		}
+	}
+	return pid;
+}
+
+/*
+ * Sleep in epoll_wait until it reports something, or until wait_ms pass
+ * with nothing *after* the completion certainly happened: on a loaded
+ * machine the writer may take longer than one window to run, and a late
+ * writer must not read as "no wakeup". Counts the EINTRs on the way.
+ */
+static int wait_for_wakeup(int epfd, pid_t writer, int *eintr)
+{
+	struct epoll_event ev;
+	bool written = writer == 0;
+
+	for (;;) {
+		int n = epoll_wait(epfd, &ev, 1, wait_ms);
+
+		if (n < 0 && errno == EINTR) {
+			/* EINTR with no signal at all: task work queued for
+			 * this task interrupts its sleep so that the task
+			 * runs it on the way out. */
+			(*eintr)++;
+			continue;
+		}
+		if (n < 0)
+			err(1, "epoll_wait");
+		if (n > 0 || written)
+			return n;
+		/* Nothing yet, and the writer may not have run: wait for it
+		 * to finish, then give the wakeup one more full window. */
+		if (waitpid(writer, NULL, 0) < 0)
+			err(1, "waitpid");
+		written = true;
 	}
 }
 
@@ -124,6 +159,7 @@ static bool probe(unsigned ring_flags, enum notifier n, enum completion c)
 	struct io_uring ring;
 	struct io_uring_cqe *cqe;
 	int ret, epfd, efd = -1, woke, eintr = 0, pipefd[2];
+	pid_t writer;
 	char byte;
 	bool visible;
 
@@ -154,13 +190,8 @@ static bool probe(unsigned ring_flags, enum notifier n, enum completion c)
 
 	if (pipe2(pipefd, O_CLOEXEC) != 0)
 		err(1, "pipe2");
-	submit_one(&ring, c, &ts, pipefd, &byte);
-	/* EINTR with no signal at all: task work queued for this task
-	 * interrupts its sleep so the task runs it on the way out. */
-	while ((woke = epoll_wait(epfd, &ev, 1, wait_ms)) < 0 && errno == EINTR)
-		eintr++;
-	if (woke < 0)
-		err(1, "epoll_wait");
+	writer = submit_one(&ring, c, &ts, pipefd, &byte);
+	woke = wait_for_wakeup(epfd, writer, &eintr);
 	visible = io_uring_cq_ready(&ring) > 0;
 
 	/* Collect the CQE whatever happened, so the request is gone. */
@@ -171,8 +202,8 @@ static bool probe(unsigned ring_flags, enum notifier n, enum completion c)
 	if (ret < 0)
 		errx(1, "io_uring_wait_cqe: %s", strerror(-ret));
 	io_uring_cqe_seen(&ring, cqe);
-	if (c == IO_WQ)
-		wait(NULL);	/* the writer */
+	if (writer > 0)
+		waitpid(writer, NULL, 0);	/* if wait_for_wakeup did not */
 	close(pipefd[0]);
 	close(pipefd[1]);
 
