@@ -289,7 +289,8 @@ static void report(struct input *in, int err)
 /*
  * Everything is decided at the head, in file order: its bytes go out,
  * its end of file or error ends this file. Slots behind it may have
- * completed long ago; they wait their turn.
+ * completed long ago; they wait their turn. Returns true when it has
+ * just reported this file's read error.
  */
 static bool queue_write(struct cat *c, struct input *in)
 {
