@@ -412,11 +412,27 @@ static off_t dst_pos(struct copy *c, struct slot *s, size_t at)
 	return c->dst_seekable ? s->off + (off_t)at : -1;
 }
 
+/*
+ * Room for n SQEs, the two of a pair together: a pair split across a full
+ * SQ would leave a read linked to nothing we prepared. Each slot has at most
+ * two SQEs outstanding and the SQ has two entries per slot, so the submit
+ * here is a safety net, not a path the copy takes.
+ */
+static void make_room(struct copy *c, unsigned n)
+{
+	if (io_uring_sq_space_left(&c->ring) >= n)
+		return;
+	int ret = io_uring_submit(&c->ring);
+	c->st.enters++;
+	if (ret < 0)
+		errx(1, "io_uring_submit: %s", strerror(-ret));
+}
+
 static struct io_uring_sqe *get_sqe(struct copy *c)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&c->ring);
-	if (!sqe)
-		errx(1, "io_uring_get_sqe: submission queue full");	/* cannot happen: 2 per slot */
+	if (!sqe)	/* make_room() came first: cannot happen */
+		errx(1, "io_uring_get_sqe: submission queue full");
 	c->inflight++;
 	return sqe;
 }
@@ -455,6 +471,7 @@ static void prep_write(struct copy *c, struct slot *s, struct io_uring_sqe *sqe)
 static void submit_read(struct copy *c, struct slot *s)
 {
 	s->rfrom = s->got - s->got % c->ralign;
+	make_room(c, 2);
 	if (!s->linked) {
 		prep_read(c, s, get_sqe(c));
 		c->st.lone_reads++;
@@ -478,6 +495,7 @@ static void submit_write(struct copy *c, struct slot *s)
 	s->wlen = align_up(s->got, c->walign) - s->wfrom;
 	if (s->buf && s->wlen > s->got - s->wfrom)
 		memset(s->buf + s->got, 0, s->wfrom + s->wlen - s->got);
+	make_room(c, 1);
 	prep_write(c, s, get_sqe(c));
 	c->st.lone_writes++;
 }
