@@ -21,8 +21,11 @@ make -s -C ../tests >/dev/null || exit 1
 make -s >/dev/null || exit 1
 make -s -C ../05-echo-server >/dev/null 2>&1 || true
 ulimit -n "$(ulimit -Hn)"
-# The legacy design of exercise 2 (IORING_OP_PROVIDE_BUFFERS), built aside.
-cc -std=gnu11 -O2 -o "$RAW.legacy" exercises/solutions/2-provide-buffers.c -luring || exit 1
+# The legacy design of exercise 2 (IORING_OP_PROVIDE_BUFFERS), built aside
+# from its reference solution (a diff against bufring-echo.c).
+patch -s -f -F0 -r - -o "$RAW.legacy.c" bufring-echo.c exercises/solutions/2-provide-buffers.diff </dev/null ||
+	{ echo "bench: exercises/solutions/2-provide-buffers.diff no longer applies to bufring-echo.c" >&2; exit 1; }
+cc -std=gnu11 -O2 -o "$RAW.legacy" "$RAW.legacy.c" -luring || exit 1
 NAMES=(bufring-echo echo-server epoll-echo provide-buffers)
 declare -A CMD=([bufring-echo]=./bufring-echo
 	[echo-server]=../05-echo-server/echo-server
@@ -34,6 +37,7 @@ done
 
 # start NAME: the server pinned to SRV_CPU on a free port; sets PORT, SPID.
 start() {
+	: >"$RAW.out"   # now, not in the background job: no stale port read
 	taskset -c "$SRV_CPU" "${CMD[$1]}" -p 0 >"$RAW.out" 2>"$RAW.err" &
 	SPID=$!
 	for _ in $(seq 100); do

@@ -11,6 +11,7 @@ trap 'kill "$SPID" 2>/dev/null || true; rm -rf "$OUT"' EXIT
 ulimit -n "$(ulimit -Hn)"
 
 start() {
+	: >"$OUT/out"   # now, not in the background job: no stale port read
 	./bufring-echo -p 0 "$@" >"$OUT/out" 2>"$OUT/err" &
 	SPID=$!
 	for _ in $(seq 100); do grep -q listening "$OUT/out" && break; sleep 0.05; done
