@@ -38,11 +38,12 @@ printf '07-epoll-bridge: %s files per batch, %s runs each, pinned to CPU %s, med
 echo "| bridge | files | CQEs | wakeups (sleeps for --reverse) | CQEs per wakeup | wall ms |"
 echo "|---|---|---|---|---|---|"
 : >bench.tsv
-for mode in eventfd ring-fd reverse; do
+for mode in eventfd ring-fd reverse eventfd-defer; do
 	case $mode in
 	eventfd) args= ;;
 	ring-fd) args=--ring-fd ;;
 	reverse) args=--reverse ;;
+	eventfd-defer) args=--defer ;;
 	esac
 	for input in tmpfs pagecache; do
 		: >"$dir/runs"
