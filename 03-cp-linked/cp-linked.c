@@ -9,7 +9,8 @@
  * the block (and submits it: a known example forgets to and hangs). A short
  * write at the tail of a chain is continued. --splice moves each block
  * through a pipe with two linked splices, so the bytes never enter this
- * process; --direct bypasses the page cache with O_DIRECT, where queue depth
+ * process (after a short splice in, the pipe is emptied before the rest is
+ * spliced in: a splice into a full pipe waits forever); --direct bypasses the page cache with O_DIRECT, where queue depth
  * pays off because there is real waiting to overlap.
  *
  * Why it matters: links are how io_uring runs a dependent sequence without a
@@ -308,9 +309,12 @@ static void setup_slots(struct copy *c)
 		}
 		if (pipe2(s->pipe, O_CLOEXEC) == -1)
 			err(1, "pipe2");
-		/* The pipe must hold a whole block. A pipe counts pages, so a
-		 * block that is not a multiple of the page size may straddle
-		 * one more page than it fills: give it one more. */
+		/* The pipe should hold a whole block, so that one splice in
+		 * moves it. A pipe counts pages (slots), not bytes, so a block
+		 * that is not a multiple of the page size may straddle one
+		 * more page than it fills: give it one more. A splice into a
+		 * pipe with too few free slots is short, and continued; only a
+		 * pipe with no free slot at all blocks it (see step()). */
 		size_t want = (c->block + 4095) / 4096 * 4096 + (c->block % 4096 ? 4096 : 0);
 		if (fcntl(s->pipe[1], F_SETPIPE_SZ, (int)want) == -1)
 			err(1, "-b %zu: pipe of that size (see /proc/sys/fs/pipe-max-size)",
@@ -506,14 +510,34 @@ static void note_eof(struct copy *c, off_t at)
 		c->eof = at;
 }
 
-/* Called when a slot has nothing in flight: decide its next step. */
+/*
+ * Called when a slot has nothing in flight: decide its next step.
+ *
+ * --splice: the slot's pipe holds got - put bytes. A splice in goes only
+ * into an EMPTY pipe: after a short splice in, what it did move is spliced
+ * out first, on its own, and only then is the rest of the block spliced in
+ * (linked to its splice out). The trap this avoids: a pipe counts slots,
+ * one page reference each, not bytes. A short splice in leaves a partly
+ * filled slot (577 bytes of a 4096-byte page, say), and the continuation
+ * from the middle of that page needs a slot of its own. With -b 4k the pipe
+ * has one slot and it is taken; with larger blocks it runs out after a few
+ * short splices. A splice into a full pipe does not return short, it WAITS
+ * for room (even when the source is at its end) and the only reader that
+ * could make room is the splice out linked behind it, which waits for it:
+ * the io-wq worker sleeps in pipe_wait_writable forever. A link cannot
+ * hand "what the first splice moved" to the second, so the program has to
+ * empty the pipe itself before it asks for more.
+ */
 static void step(struct copy *c, struct slot *s)
 {
 	while (!c->error) {
 		if (!s->busy && !next_block(c, s))
 			return;
 		if (!s->eof && s->got < s->len) {
-			submit_read(c, s);
+			if (c->mode == MODE_SPLICE && s->put < s->got)
+				submit_write(c, s);	/* empty the pipe first */
+			else
+				submit_read(c, s);
 			return;
 		}
 		if (s->put < s->got) {
