@@ -85,6 +85,7 @@ struct cat {
 	int write_err;		/* first write error: stop everything */
 	bool verbose;
 	bool nowait;		/* --nowait: RWF_NOWAIT on pipes, -EAGAIN comes back */
+	bool no_stdin;		/* started with stdin closed: "-" is EBADF */
 	struct stat out;	/* what stdout is, to refuse cat f >> f */
 	off_t out_off;		/* where the next write goes; -1: its own position */
 	uint64_t enters, sqes;
@@ -113,18 +114,20 @@ static unsigned long parse_size(const char *s, unsigned long max)
 {
 	char *end;
 	unsigned long v;
+	int shift = 0;
 
 	errno = 0;
 	v = strtoul(s, &end, 10);
 	if (*end == 'k' || *end == 'K')
-		v <<= 10, end++;
+		shift = 10, end++;
 	else if (*end == 'm' || *end == 'M')
-		v <<= 20, end++;
-	if (errno || end == s || *end || *s == '-' || v == 0 || v > max) {
+		shift = 20, end++;
+	/* compare before shifting: 17592186044417m would wrap round to 1m */
+	if (errno || end == s || *end || *s == '-' || v == 0 || v > max >> shift) {
 		warnx("invalid number '%s' (1-%lu)", s, max);
 		usage(stderr, 2);
 	}
-	return v;
+	return v << shift;
 }
 
 /* The sysctl (Linux 6.6+): 0 allowed, 1 only for io_uring_group, 2 off. */
@@ -543,6 +546,10 @@ static int cat_file(struct cat *c, const char *name)
 	off_t start;
 	struct stat st;
 
+	if (is_stdin && c->no_stdin) {
+		report(&in, EBADF);
+		return 1;
+	}
 	if (!is_stdin && (in.fd = open(name, O_RDONLY | O_CLOEXEC)) < 0) {
 		report(&in, errno);
 		return 1;
@@ -661,6 +668,16 @@ int main(int argc, char **argv)
 
 	parse_args(&c, argc, argv);
 	files = optind < argc ? argv + optind : stdin_only;
+	/*
+	 * uring-cat <&-: the ring would get descriptor 0, and "-" would read
+	 * the ring itself and wait for ever. Hold 0 with /dev/null instead,
+	 * and report "-" as cat does.
+	 */
+	if (fcntl(STDIN_FILENO, F_GETFD) < 0) {
+		c.no_stdin = true;
+		if (open("/dev/null", O_RDONLY) != STDIN_FILENO)
+			err(1, "/dev/null");
+	}
 	/*
 	 * ulimit -f: past the limit a write fails with EFBIG, and SIGXFSZ
 	 * would kill us first (and only when the write ran in our own task).

@@ -86,6 +86,19 @@ load ../../tests/helpers
 	[[ "$stderr_out" == *"-: 0 bytes, 2 reads"* ]]
 }
 
+@test "stdin closed: - is a bad descriptor (not the ring's), the rest printed" {
+	# The ring would take descriptor 0, and reading "-" would read the ring
+	# itself and wait for ever.
+	printf 'a\n' >"$TMP/a"
+	T=10 urun_split bash -c 'uring-cat "$0" - "$0" <&-' "$TMP/a"
+	assert_status 1
+	[ "$output" = "$(printf 'a\na')" ]
+	[ "$stderr_out" = "uring-cat: -: Bad file descriptor" ]
+	T=10 urun_split bash -c 'uring-cat <&-'
+	assert_status 1
+	[ "$stderr_out" = "uring-cat: -: Bad file descriptor" ]
+}
+
 @test "input file is output file: refused, not an endless loop" {
 	printf 'data\n' >"$TMP/f"
 	urun_split bash -c 'uring-cat "$0" >>"$0"' "$TMP/f"
@@ -104,7 +117,7 @@ load ../../tests/helpers
 
 @test "usage errors exit 2 with usage on stderr" {
 	local bad
-	for bad in "-x" "-q 0" "-q 4097" "-q abc" "-q -1" "-b 0" "-b 65m" "-q 4096 -b 64m" "-q" "--nope"; do
+	for bad in "-x" "-q 0" "-q 4097" "-q abc" "-q -1" "-b 0" "-b 65m" "-b 17592186044417m" "-q 4096 -b 64m" "-q" "--nope"; do
 		# shellcheck disable=SC2086
 		urun_split uring-cat $bad
 		assert_status 2
