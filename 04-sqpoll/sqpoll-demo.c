@@ -24,7 +24,8 @@
  * Build:    cc -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -O2 -o sqpoll-demo sqpoll-demo.c -luring
  * Requires: Linux 5.6 (IORING_OP_READ); SQPOLL unprivileged and without
  *           registered files since 5.11/5.13; the poller shows up as the
- *           thread iou-sqp-PID since 5.12. liburing 2.0 or newer.
+ *           thread iou-sqp-PID since 5.12. liburing 2.3 or newer (it
+ *           fills the SQ index array at setup; publish_sqes() relies on it).
  * Leaves out: IOPOLL, O_DIRECT, sharing a poller (IORING_SETUP_ATTACH_WQ:
  *           see exercises/), short reads are continued but never expected.
  */
@@ -114,21 +115,24 @@ static unsigned long long parse_size(const char *opt, const char *s,
 {
 	char *end;
 	unsigned long long v;
+	int shift = 0;
 
 	errno = 0;
 	v = strtoull(s, &end, 10);
 	if (end != s && (*end == 'K' || *end == 'k'))
-		v <<= 10, end++;
+		shift = 10, end++;
 	else if (end != s && *end == 'M')
-		v <<= 20, end++;
+		shift = 20, end++;
 	else if (end != s && *end == 'G')
-		v <<= 30, end++;
-	if (errno || end == s || *end || *s == '-' || v < min || v > max) {
+		shift = 30, end++;
+	/* compare before shifting: 18014398509481984G would wrap round to 0 */
+	if (errno || end == s || *end || *s == '-' || v > max >> shift ||
+	    v << shift < min) {
 		fprintf(stderr, PROG ": %s: invalid value '%s' (%llu to %llu)\n",
 			opt, s, min, max);
 		exit(2);
 	}
-	return v;
+	return v << shift;
 }
 
 static void parse_args(int argc, char **argv, struct options *o)
@@ -281,13 +285,18 @@ static void open_input(struct run *r)
 	const char *name = r->o.path ? r->o.path : "scratch file";
 	struct stat st;
 
-	r->fd = r->o.path ? open(r->o.path, O_RDONLY) : make_scratch(r->o.size);
+	/* O_NONBLOCK: open() of a FIFO would wait for a writer before we
+	 * could refuse it. Cleared once it is a regular file: io_uring would
+	 * honour it and fail a read that has to wait for the disk (-EAGAIN). */
+	r->fd = r->o.path ? open(r->o.path, O_RDONLY | O_NONBLOCK) : make_scratch(r->o.size);
 	if (r->fd < 0)
 		err(1, "%s", name);
 	if (fstat(r->fd, &st) < 0)
 		err(1, "%s: fstat", name);
 	if (!S_ISREG(st.st_mode))
 		errx(1, "%s: not a regular file", name);
+	if (fcntl(r->fd, F_SETFL, fcntl(r->fd, F_GETFL) & ~O_NONBLOCK) < 0)
+		err(1, "%s: fcntl", name);
 	r->size = (unsigned long long)st.st_size;
 	r->nblocks = (r->size + r->o.block - 1) / r->o.block;
 }
@@ -301,7 +310,6 @@ static void open_input(struct run *r)
  */
 static void choose_cpus(struct options *o)
 {
-	bool asked_same = o->sq_cpu >= 0 && o->sq_cpu == o->app_cpu;
 	int first = -1, second = -1;
 	cpu_set_t set;
 
@@ -328,7 +336,7 @@ static void choose_cpus(struct options *o)
 		o->sq_cpu = o->app_cpu == first ? second : first;
 	if (!o->sqpoll || o->reap != REAP_SPIN)
 		return;
-	if (asked_same)
+	if (o->sq_cpu >= 0 && o->sq_cpu == o->app_cpu)
 		fprintf(stderr, PROG ": warning: spinning on the poller's CPU; "
 			"each I/O waits for a scheduler switch\n");
 	else if (o->sq_cpu < 0) {
@@ -449,8 +457,9 @@ static int enter(struct run *r, unsigned long *reason, unsigned to_submit,
  * Make the SQEs prepared since the last call visible to the kernel by
  * storing the new SQ tail. Release order: whoever reads the tail (the
  * poller, on another CPU) also sees the SQE bytes written before it.
- * liburing's io_uring_submit() starts the same way; liburing filled the
- * SQ index array with 0..n-1 at setup, so the tail alone publishes.
+ * liburing's io_uring_submit() starts the same way; liburing (2.3 and
+ * later) filled the SQ index array with 0..n-1 at setup, so the tail
+ * alone publishes. (2.0 to 2.2 filled it in io_uring_submit() instead.)
  */
 static void publish_sqes(struct run *r)
 {
@@ -765,6 +774,10 @@ int main(int argc, char **argv)
 	pid_t poller;
 
 	parse_args(argc, argv, &r.o);
+	/* Closed, descriptor 1 would go to the scratch file, and so would
+	 * the checksum line. */
+	if (fcntl(STDOUT_FILENO, F_GETFD) < 0)
+		err(1, "standard output");
 	crc_init();
 	open_input(&r);
 	choose_cpus(&r.o);
@@ -799,7 +812,8 @@ int main(int argc, char **argv)
 		printf("%u %llu %s\n", crc_finish(r.crc, r.size), r.size, r.o.path);
 	else
 		printf("%u %llu\n", crc_finish(r.crc, r.size), r.size);
-	fflush(stdout);
+	if (fflush(stdout) == EOF)
+		warn("standard output");        /* >/dev/full: exit 1 below */
 	report(&r, (struct times){ t1.wall - t0.wall, t1.app - t0.app,
 				   t1.proc - t0.proc }, poller, poller_ms);
 

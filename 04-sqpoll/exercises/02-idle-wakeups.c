@@ -15,7 +15,8 @@
  *        and 5000 (expects wakeups <= 1).
  * Usage: 02-idle-wakeups IDLE_MS [PAUSE_MS]
  * Build: cc -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -O2 -o 02-idle-wakeups 02-idle-wakeups.c -luring
- * Requires: Linux 5.11 (IORING_FEAT_EXT_ARG for the wait timeout), liburing 2.0.
+ * Requires: Linux 5.11 (IORING_FEAT_EXT_ARG for the wait timeout), liburing 2.3
+ *           (publish() relies on the SQ index array it fills at setup).
  */
 #include <err.h>
 #include <errno.h>

@@ -48,6 +48,8 @@ same_as_cksum() {
 	make_file "$TMP/in" 1000000
 	same_as_cksum "$TMP/in" -q 16 -e 2
 	[[ $stderr_out == *"SQ entries 2,"* ]] || [[ $stderr_out == *"SQ entries 2)"* ]]
+	# and the waits for room were made, and counted (about 100 of them)
+	[[ $stderr_out =~ sq-full\ [1-9] ]]
 	same_as_cksum "$TMP/in" -q 16 -e 2 --no-sqpoll
 }
 
@@ -122,6 +124,10 @@ same_as_cksum() {
 	urun sqpoll-demo -s 16K --sq-cpu 0 --app-cpu 0
 	assert_status 0
 	[[ $output == *"warning: spinning on the poller's CPU"* ]]
+	# the same when only one CPU is allowed and the poller is put on it
+	urun taskset -c 0 sqpoll-demo -s 16K --sq-cpu 0
+	assert_status 0
+	[[ $output == *"warning: spinning on the poller's CPU"* ]]
 }
 
 @test "an idle poller has to be woken, and each wakeup is counted" {
@@ -144,6 +150,9 @@ same_as_cksum() {
 	assert_status 2
 	urun sqpoll-demo -s -5
 	assert_status 2
+	# 2^54 G is 2^84 bytes: it must not wrap round to 0
+	urun sqpoll-demo -s 18014398509481984G
+	assert_status 2
 	urun sqpoll-demo a b
 	assert_status 2
 	urun sqpoll-demo --no-pin --sq-cpu 0
@@ -160,6 +169,20 @@ same_as_cksum() {
 	urun sqpoll-demo /dev/null
 	assert_status 1
 	[[ $output == *"not a regular file"* ]]
+	# a FIFO with no writer: refused, not a hang in open()
+	mkfifo "$TMP/fifo"
+	T=10 urun sqpoll-demo "$TMP/fifo"
+	assert_status 1
+	[ "$output" = "sqpoll-demo: $TMP/fifo: not a regular file" ]
+}
+
+@test "stdout full or closed: the checksum line is not lost silently" {
+	urun_split bash -c 'sqpoll-demo -s 4K >/dev/full'
+	assert_status 1
+	[[ $stderr_out == *"sqpoll-demo: standard output: No space left on device"* ]]
+	urun_split bash -c 'sqpoll-demo -s 4K >&-'
+	assert_status 1
+	[ "$stderr_out" = "sqpoll-demo: standard output: Bad file descriptor" ]
 }
 
 @test "a CPU this process may not use is refused" {
