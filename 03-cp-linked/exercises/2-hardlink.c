@@ -42,6 +42,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "Usage: %s SRC DST\n", argv[0]);
 		return 2;
 	}
+	/* First, so that "no io_uring here" (exit 77) leaves nothing open. */
+	int ret = io_uring_queue_init(4, &ring, 0);
+	if (ret < 0) {
+		fprintf(stderr, "io_uring_queue_init: %s\n", strerror(-ret));
+		return 77;
+	}
 	int src = open(argv[1], O_RDONLY);
 	if (src == -1 || fstat(src, &st) == -1)
 		err(1, "%s", argv[1]);
@@ -53,11 +59,6 @@ int main(int argc, char **argv)
 	if (!buf)
 		err(1, "malloc");
 	memset(buf, '#', MAX);	/* stale bytes, made visible */
-	int ret = io_uring_queue_init(4, &ring, 0);
-	if (ret < 0) {
-		fprintf(stderr, "io_uring_queue_init: %s\n", strerror(-ret));
-		return 77;
-	}
 
 	struct io_uring_sqe *sqe = get_sqe(&ring);
 	io_uring_prep_read(sqe, src, buf, (unsigned)len, 0);
