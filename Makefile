@@ -9,7 +9,8 @@
 
 LESSONS := $(sort $(patsubst %/,%,$(dir $(wildcard [0-9][0-9]-*/Makefile))))
 TESTS    = $(wildcard $(addsuffix /tests/*.bats,$(LESSONS))) $(wildcard tests/*.bats)
-PROVE_FLAGS ?=
+# Show failing tests with their diagnostics, and each skip with its reason.
+PROVE_FLAGS ?= --failures --directives --comments
 
 all: $(LESSONS)
 
