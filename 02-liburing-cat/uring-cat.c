@@ -559,8 +559,11 @@ static int cat_file(struct cat *c, const char *name)
 		status = 1;
 		goto out;
 	}
+	/* As cat: a file with bytes to read can't be its own output (it
+	 * would grow for ever); an empty one (cat f >f) just prints nothing. */
 	if (S_ISREG(st.st_mode) && S_ISREG(c->out.st_mode) &&
-	    st.st_dev == c->out.st_dev && st.st_ino == c->out.st_ino) {
+	    st.st_dev == c->out.st_dev && st.st_ino == c->out.st_ino &&
+	    st.st_size > (is_stdin ? lseek(in.fd, 0, SEEK_CUR) : 0)) {
 		warnx("%s: input file is output file", name);
 		status = 1;
 		goto out;

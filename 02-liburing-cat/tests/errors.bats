@@ -105,6 +105,12 @@ load ../../tests/helpers
 	assert_status 1
 	[ "$stderr_out" = "uring-cat: $TMP/f: input file is output file" ]
 	[ "$(cat "$TMP/f")" = "data" ]
+	# as with cat, an empty one is no error: it prints nothing (cat f >f)
+	: >"$TMP/e"
+	urun_split bash -c 'uring-cat "$0" >>"$0"' "$TMP/e"
+	assert_status 0
+	[ -z "$stderr_out" ]
+	[ ! -s "$TMP/e" ]
 }
 
 @test "-h prints usage on stdout, exit 0" {
