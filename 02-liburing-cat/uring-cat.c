@@ -282,7 +282,7 @@ static void queue_reads(struct cat *c, struct input *in)
 		    in->size - in->next < (off_t)c->block)
 			s->len = in->size - in->next; /* then one more read finds EOF */
 		if (in->positional)
-			in->next += s->len;
+			in->next += (off_t)s->len;
 		s->got = s->put = 0;
 		s->err = 0;
 		s->last = false;
