@@ -164,8 +164,8 @@ static void parse_args(int argc, char **argv, struct options *o)
 		case 'p': o->pause_ms = parse_size("-p", optarg, 0, 10000); break;
 		case NO_SQPOLL: o->sqpoll = false; break;
 		case WAIT: o->reap = REAP_WAIT; break;
-		case SQ_CPU: o->sq_cpu = parse_size("--sq-cpu", optarg, 0, CPU_SETSIZE - 1); break;
-		case APP_CPU: o->app_cpu = parse_size("--app-cpu", optarg, 0, CPU_SETSIZE - 1); break;
+		case SQ_CPU: o->sq_cpu = (int)parse_size("--sq-cpu", optarg, 0, CPU_SETSIZE - 1); break;
+		case APP_CPU: o->app_cpu = (int)parse_size("--app-cpu", optarg, 0, CPU_SETSIZE - 1); break;
 		case NO_PIN: o->pin = false; break;
 		case FIXED: o->fixed = true; break;
 		default: usage(stderr); exit(2);
@@ -692,7 +692,7 @@ static pid_t find_poller(void)
 		if (!(f = fopen(path, "r")))
 			continue;
 		if (fgets(comm, sizeof(comm), f) && !strncmp(comm, "iou-sqp-", 8))
-			tid = (pid_t)atoi(e->d_name);
+			tid = (pid_t)strtol(e->d_name, NULL, 10);
 		fclose(f);
 	}
 	if (d)
