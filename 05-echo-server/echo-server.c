@@ -434,10 +434,10 @@ static void on_recv(struct conn *c, int res)
 		arm_send(c);
 	} else if (res == 0) {
 		conn_close(c);  /* EOF: every byte before it has been echoed */
-	} else if (res == -EINTR || res == -EAGAIN) {
+	} else if ((res == -EINTR || res == -EAGAIN) && !S.quit) {
 		arm_recv(c);
-	} else {
-		conn_failed(c, res > 0 ? -ECANCELED : res, "recv");
+	} else {        /* after quit, on_signal's cancel ends it, whatever res */
+		conn_failed(c, S.quit ? -ECANCELED : res, "recv");
 	}
 }
 
@@ -452,10 +452,10 @@ static void on_send(struct conn *c, int res)
 		} else {
 			arm_recv(c);
 		}
-	} else if (res == -EINTR || res == -EAGAIN) {
+	} else if ((res == -EINTR || res == -EAGAIN) && !S.quit) {
 		arm_send(c);
 	} else {
-		conn_failed(c, res >= 0 ? -ECANCELED : res, "send");
+		conn_failed(c, S.quit ? -ECANCELED : res, "send");
 	}
 }
 

@@ -8,6 +8,7 @@ load lib
 @test "echo-server: 100 connections, random sizes, byte for byte" { scenario_random echo-server 100 100; }
 @test "echo-server: 1000 connections, random sizes, byte for byte" { scenario_random echo-server 1000 10; }
 @test "echo-server: a client bursting 8 MiB before reading loses nothing, others served" { scenario_burst echo-server; }
+@test "echo-server: a short send (a peer slow to read) is continued, byte for byte" { scenario_short_send echo-server short_sends; }
 @test "echo-server: clients resetting mid-stream close only their own connection" { scenario_reset echo-server; }
 @test "echo-server: a half-closed client gets every byte back, then EOF" { scenario_halfclose echo-server; }
 @test "echo-server: port in use is a clear error, exit 1" { scenario_port_in_use echo-server; }

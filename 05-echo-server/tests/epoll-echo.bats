@@ -8,6 +8,7 @@ load lib
 @test "epoll-echo: 100 connections, random sizes, byte for byte" { scenario_random epoll-echo 100 100; }
 @test "epoll-echo: 1000 connections, random sizes, byte for byte" { scenario_random epoll-echo 1000 10; }
 @test "epoll-echo: a client bursting 8 MiB before reading loses nothing, others served" { scenario_burst epoll-echo; }
+@test "epoll-echo: a short send (a peer slow to read) is continued, byte for byte" { scenario_short_send epoll-echo short_writes; }
 @test "epoll-echo: clients resetting mid-stream close only their own connection" { scenario_reset epoll-echo; }
 @test "epoll-echo: a half-closed client gets every byte back, then EOF" { scenario_halfclose epoll-echo; }
 @test "epoll-echo: port in use is a clear error, exit 1" { scenario_port_in_use epoll-echo; }
