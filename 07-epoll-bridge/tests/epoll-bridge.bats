@@ -261,7 +261,15 @@ slow_writer() {
 }
 
 @test "a list of 300000 paths costs no more memory than one of 2000 (stdin is paused)" {
-	local f=$BATS_FILE_TMPDIR/data/f3 small big
+	local f=$BATS_FILE_TMPDIR/data/f3 small big slack=2048
+	# An ASan build (make SANITIZE=1) keeps freed blocks in a quarantine
+	# (turned off here) and in caches that grow with the number of
+	# allocations even when every one is freed (about 2.4 MiB for 300000):
+	# there the bound is 4 MiB; the plain build proves the point at 2 MiB.
+	if nm "$LESSON/epoll-bridge" 2>/dev/null | grep -q __asan_init; then
+		export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=0"
+		slack=4096
+	fi
 	yes "$f" | head -n 2000 >"$TMP/small"
 	yes "$f" | head -n 300000 >"$TMP/big"
 	for m in "" --reverse; do
@@ -270,7 +278,7 @@ slow_writer() {
 		run timeout -k 5 "$T" bash -c 'cat "$2" | /usr/bin/time -f "maxrss %M" epoll-bridge $1 2>&1 >/dev/null | tail -n 1' _ "$m" "$TMP/big"
 		big=${output#maxrss }
 		echo "mode '$m': max RSS $small KiB for 2000 paths, $big KiB for 300000" >&2
-		[ "$big" -lt $((small + 2048)) ]
+		[ "$big" -lt $((small + slack)) ]
 	done
 }
 
