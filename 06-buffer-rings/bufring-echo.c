@@ -57,7 +57,7 @@
  * free fd. The generation is bumped each time a slot gets a new connection,
  * so a late CQE meant for a closed connection never acts on its successor.
  */
-enum op { OP_ACCEPT = 1, OP_RECV, OP_SEND, OP_CANCEL, OP_SIGNAL, OP_PROBE };
+enum op { OP_ACCEPT = 1, OP_RECV, OP_SEND, OP_CANCEL, OP_SIGNAL, OP_PROBE, OP_TIMER };
 
 static uint64_t pack(enum op op, uint32_t gen, int fd)
 {
@@ -118,6 +118,9 @@ static size_t nstarved, starved_cap;
 static int listen_fd = -1, sig_fd = -1;
 static struct signalfd_siginfo sig_info;
 static int accept_paused, stopping;
+/* Out of descriptors with no connection of ours to close: accept again
+ * after this long, instead of at once (which would fail at once, a spin). */
+static struct __kernel_timespec accept_retry = { .tv_nsec = 100 * 1000000 };
 static unsigned nopen;
 
 static struct {
@@ -174,6 +177,14 @@ static void arm_accept(void)
 
 	io_uring_prep_multishot_accept(sqe, listen_fd, NULL, NULL, 0);
 	io_uring_sqe_set_data64(sqe, pack(OP_ACCEPT, 0, listen_fd));
+}
+
+static void arm_accept_timer(void)
+{
+	struct io_uring_sqe *sqe = get_sqe();
+
+	io_uring_prep_timeout(sqe, &accept_retry, 0, 0);
+	io_uring_sqe_set_data64(sqe, pack(OP_TIMER, 0, listen_fd));
 }
 
 /*
@@ -358,8 +369,10 @@ static void on_accept(struct io_uring_cqe *cqe)
 
 	if (!(cqe->flags & IORING_CQE_F_MORE)) {
 		if (cqe->res == -EMFILE || cqe->res == -ENFILE) {
-			accept_paused = nopen > 0;	/* re-armed by a close */
-			count.accept_pauses += (unsigned)accept_paused;
+			accept_paused = 1;	/* re-armed by a close */
+			count.accept_pauses++;
+			if (nopen == 0)		/* none to close: by a timer */
+				arm_accept_timer();
 		}
 		if (!accept_paused && !stopping)
 			arm_accept();
@@ -680,6 +693,12 @@ static void handle(struct io_uring_cqe *cqe)
 		return;
 	case OP_SIGNAL:
 		stopping = 1;
+		return;
+	case OP_TIMER:		/* -ETIME: time to try accept again */
+		if (accept_paused && !stopping) {
+			accept_paused = 0;
+			arm_accept();
+		}
 		return;
 	case OP_CANCEL:	/* its target's own CQE tells us what happened */
 	case OP_PROBE:

@@ -169,6 +169,21 @@ nfds() {
 	[ "$(counter accepted)" -eq 305 ]
 }
 
+@test "out of descriptors with no connection to close: accept retried by a timer, no spin" {
+	# Descriptors 0-2, then the ring, signalfd and listener: a limit of 6
+	# leaves none for accept. No connection of ours can close to free one,
+	# so accept must be retried after a pause (about 10 a second), not
+	# re-armed at once, which fails at once: a spin of thousands a second.
+	server_start bash -c 'for f in /proc/self/fd/*; do f=${f##*/}
+		[ "$f" -gt 2 ] && eval "exec $f>&-"; done
+		ulimit -n 6 && exec bufring-echo -p 0'
+	urun echo-load -p "$PORT" -c 1 -n 1 -T 1
+	[[ "$output" == *" done=0 "*" stuck=1 "* ]]
+	server_stop
+	[ "$(counter accept_pauses)" -ge 1 ]
+	[ "$(counter accept_pauses)" -le 100 ]
+}
+
 @test "SIGTERM under load: exit 0 with the counters" {
 	server_start bufring-echo -p 0
 	echo-load -p "$PORT" -c 50 -d 10 -T 20 >/dev/null 2>&1 &
