@@ -79,20 +79,30 @@ static void nop_round(struct io_uring *ring)
 	io_uring_cqe_seen(ring, cqe);
 }
 
+/* A whole number of milliseconds in 1..600000, or 0 if s is not one. */
+static unsigned parse_ms(const char *s)
+{
+	char *end;
+	long v = strtol(s, &end, 10);
+
+	return (*s && !*end && v > 0 && v <= 600000) ? (unsigned)v : 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct io_uring ring;
 	struct io_uring_params p;
-	unsigned pause_ms = argc > 2 ? (unsigned)atoi(argv[2]) : 100;
+	unsigned idle_ms = argc > 1 ? parse_ms(argv[1]) : 0;
+	unsigned pause_ms = argc > 2 ? parse_ms(argv[2]) : 100;
 	int ret;
 
-	if (argc < 2 || atoi(argv[1]) <= 0) {
+	if (argc < 2 || argc > 3 || idle_ms == 0 || pause_ms == 0) {
 		fprintf(stderr, "usage: 02-idle-wakeups IDLE_MS [PAUSE_MS]\n");
 		return 2;
 	}
 	memset(&p, 0, sizeof(p));
 	p.flags = IORING_SETUP_SQPOLL;
-	p.sq_thread_idle = (unsigned)atoi(argv[1]);
+	p.sq_thread_idle = idle_ms;
 	ret = io_uring_queue_init_params(8, &ring, &p);
 	if (ret == -EPERM || ret == -ENOSYS)
 		errx(77, "io_uring_setup: %s: io_uring or SQPOLL is not allowed here",
