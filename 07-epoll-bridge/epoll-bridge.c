@@ -198,6 +198,11 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
+	/* epoll-bridge <&-: the ring would get descriptor 0, and the loop
+	 * would wait on the ring's own fd as if it were stdin, forever. */
+	if (fcntl(STDIN_FILENO, F_GETFD) == -1)
+		err(1, "stdin");
+
 	setup(&b);
 	if (b.mode == MODE_REVERSE)
 		run_reverse(&b);
@@ -659,6 +664,11 @@ static void on_eventfd(struct bridge *b)
 		 * the loop condition picks them up. */
 		submit(b);
 		io_uring_cq_eventfd_toggle(&b->ring, true);
+		/* The re-enable must be visible before the CQ tail is read
+		 * again (a store, then a load: only a full fence orders them),
+		 * or a CQE posted in between could find posts still off while
+		 * we still see the old tail, and nobody would wake us. */
+		io_uring_smp_mb();
 		fetch_completions(b);	/* work queued while posts were off */
 	} while (io_uring_cq_ready(&b->ring));
 

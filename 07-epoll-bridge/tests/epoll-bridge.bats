@@ -323,3 +323,14 @@ slow_writer() {
 	assert_status 1
 	[[ "$output" == *"No space left on device"* ]]
 }
+
+@test "closed stdin: one error line and exit 1 in every mode, not a hang on the ring's own fd" {
+	# With fd 0 closed the ring would get descriptor 0, and the loop would
+	# wait for "stdin" (the ring) to become readable, forever.
+	for m in "${MODES[@]}"; do
+		run timeout -k 5 "$T" bash -c 'exec epoll-bridge $1 <&-' _ "$m"
+		[ "$status" -ne 77 ] || skip "exit 77: ${lines[-1]}"
+		assert_status 1
+		[ "$output" = "epoll-bridge: stdin: Bad file descriptor" ]
+	done
+}
