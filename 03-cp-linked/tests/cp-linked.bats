@@ -263,6 +263,31 @@ sparse_ok() {
 	[ "$output" = "cp-linked: /dev/full: Invalid argument (this file does not support splice)" ]
 }
 
+# all_reaped: from cp-linked -v output, every SQE submitted got its CQE seen
+# before exit (2 per linked pair, 1 per lone read or write). A program that
+# quit at the first error would leave requests in flight, writing into or
+# out of buffers it is about to free.
+all_reaped() {
+	local sqes=$(( 2 * $(stat_of 'linked pairs') + $(stat_of 'lone reads') + $(stat_of 'lone writes') ))
+	echo "SQEs $sqes, CQEs $(stat_of CQEs)" >&2
+	[ "$(stat_of CQEs)" -eq "$sqes" ]
+}
+
+@test "a write error (ENOSPC, splice EINVAL, EFBIG) with many pairs in flight: all reaped before exit" {
+	make_file "$SHM/src" 3000000
+	for mode in "" --splice; do
+		urun cp-linked -v $mode -q 16 -b 4k "$SHM/src" /dev/full
+		assert_status 1
+		[ "$(stat_of 'linked pairs')" -ge 16 ]
+		all_reaped
+	done
+	rm -f "$DISK/dst"
+	urun bash -c 'ulimit -f 100; cp-linked -v -q 16 -b 3k "$0" "$1"' "$SHM/src" "$DISK/dst"
+	assert_status 1
+	[ "$(printf '%s\n' "$output" | tail -n 1)" = "cp-linked: $DISK/dst: File too large" ]
+	all_reaped
+}
+
 @test "missing SRC, SRC a directory, DST in a missing directory: one line, exit 1" {
 	make_file "$SHM/src" 10
 	urun cp-linked "$SHM/nope" "$SHM/dst"
