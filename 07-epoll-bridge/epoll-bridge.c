@@ -198,10 +198,13 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
-	/* epoll-bridge <&-: the ring would get descriptor 0, and the loop
-	 * would wait on the ring's own fd as if it were stdin, forever. */
-	if (fcntl(STDIN_FILENO, F_GETFD) == -1)
-		err(1, "stdin");
+	/* A stdin that can never be read must not reach the loop: closed
+	 * (<&-: the ring would get descriptor 0, and the loop would wait on
+	 * the ring's own fd as if it were stdin, forever) or write-only (the
+	 * write end of a pipe never polls readable). */
+	int stdin_flags = fcntl(STDIN_FILENO, F_GETFL);
+	if (stdin_flags == -1 || (stdin_flags & O_ACCMODE) == O_WRONLY)
+		errx(1, "stdin: %s", strerror(EBADF));
 
 	setup(&b);
 	if (b.mode == MODE_REVERSE)

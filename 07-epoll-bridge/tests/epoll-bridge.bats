@@ -324,12 +324,17 @@ slow_writer() {
 	[[ "$output" == *"No space left on device"* ]]
 }
 
-@test "closed stdin: one error line and exit 1 in every mode, not a hang on the ring's own fd" {
+@test "closed or write-only stdin: one error line and exit 1 in every mode, not a hang" {
 	# With fd 0 closed the ring would get descriptor 0, and the loop would
-	# wait for "stdin" (the ring) to become readable, forever.
+	# wait for "stdin" (the ring) to become readable, forever; the write
+	# end of a pipe never becomes readable either (and cat, reading that
+	# pipe, waits for us to close it: a deadlock).
 	for m in "${MODES[@]}"; do
 		run timeout -k 5 "$T" bash -c 'exec epoll-bridge $1 <&-' _ "$m"
 		[ "$status" -ne 77 ] || skip "exit 77: ${lines[-1]}"
+		assert_status 1
+		[ "$output" = "epoll-bridge: stdin: Bad file descriptor" ]
+		run timeout -k 5 "$T" bash -c 'set -o pipefail; epoll-bridge $1 <&1 | cat' _ "$m"
 		assert_status 1
 		[ "$output" = "epoll-bridge: stdin: Bad file descriptor" ]
 	done
