@@ -15,7 +15,7 @@ PROVE_FLAGS ?= --failures --directives --comments
 all: $(LESSONS)
 
 $(LESSONS): setup-build
-	@$(MAKE) -C $@
+	@$(MAKE) --no-print-directory -C $@
 
 setup-build:
 	@tools/setup-deps build
