@@ -43,17 +43,12 @@
 #include <err.h>
 #include <errno.h>
 #include <getopt.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <arpa/inet.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/utsname.h>
@@ -65,6 +60,9 @@
 #define SQ_ENTRIES 1024
 #define CQ_ENTRIES 8192      /* many connections can complete at once */
 #define PAUSE_MS 100         /* after EMFILE, try accept again this often */
+
+/* The listener, signals, the fd table, the command line: as epoll-echo's. */
+#include "server-common.h"
 
 enum op { OP_ACCEPT = 1, OP_RECV, OP_SEND, OP_SIGNAL, OP_TIMER, OP_CANCEL };
 
@@ -78,19 +76,14 @@ static enum op ud_op(uint64_t ud) { return (enum op)(ud >> 56); }
 static uint32_t ud_gen(uint64_t ud) { return (uint32_t)(ud >> 32) & GEN_MASK; }
 static int ud_fd(uint64_t ud) { return (int)(uint32_t)ud; }
 
+/* In the table (struct slot) by its fd. The table holds pointers, so
+ * growing it never moves a buffer the kernel is writing into. */
 struct conn {
 	int fd;
 	uint32_t gen;
 	uint64_t inflight;      /* user_data of its one request in flight */
 	uint32_t len, off;      /* buf[off..len) is echo still to send */
 	unsigned char buf[BUF_SIZE];
-};
-
-/* The table is indexed by fd; slots hold pointers, so growing it never
- * moves a buffer the kernel is writing into. */
-struct slot {
-	struct conn *c;
-	uint32_t gen;
 };
 
 static struct {
@@ -196,56 +189,6 @@ static struct io_uring_sqe *sqe_get(void)
 	return sqe;
 }
 
-/* ---- setting up ---- */
-
-static int listen_on(unsigned port)
-{
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		err(1, "socket");
-	int one = 1;
-	/* Let a restarted server bind while old connections sit in TIME_WAIT;
-	 * a live listener on the port still makes bind fail. */
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0)
-		err(1, "bind 127.0.0.1:%u", port);
-	if (listen(fd, SOMAXCONN) < 0)
-		err(1, "listen");
-	socklen_t len = sizeof(a);
-	if (getsockname(fd, (struct sockaddr *)&a, &len) < 0)
-		err(1, "getsockname");
-	printf("listening on 127.0.0.1:%u\n", ntohs(a.sin_port));
-	fflush(stdout);
-	return fd;
-}
-
-/* SIGINT and SIGTERM become readable data on a signalfd. */
-static int signals_as_fd(void)
-{
-	sigset_t mask;
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGTERM);
-	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
-		err(1, "sigprocmask");
-	int fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-	if (fd < 0)
-		err(1, "signalfd");
-	return fd;
-}
-
-/* Many connections need more than the usual 1024 descriptors. */
-static void raise_nofile(void)
-{
-	struct rlimit rl;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
-}
-
 /* ---- requests ---- */
 
 static void arm_accept(void)
@@ -312,22 +255,6 @@ static void arm_cancel(uint64_t target)
 
 /* ---- connections ---- */
 
-static struct slot *slot_for(int fd)
-{
-	if ((size_t)fd >= S.nslots) {
-		size_t n = S.nslots ? S.nslots : 64;
-		while (n <= (size_t)fd)
-			n *= 2;
-		struct slot *s = realloc(S.slots, n * sizeof(*s));
-		if (!s)
-			err(1, "realloc");
-		memset(s + S.nslots, 0, (n - S.nslots) * sizeof(*s));
-		S.slots = s;
-		S.nslots = n;
-	}
-	return &S.slots[fd];
-}
-
 /* The live connection a completion belongs to, or NULL if it is stale. */
 static struct conn *conn_of(uint64_t ud)
 {
@@ -366,11 +293,8 @@ static void conn_open(int fd)
 		close(fd);
 		return;
 	}
-	int one = 1;
-	/* An echo can leave in two sends; without NODELAY Nagle holds the
-	 * second until the first is ACKed, and the peer delays that ACK 40 ms. */
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	struct slot *s = slot_for(fd);
+	set_nodelay(fd);
+	struct slot *s = slot_for(&S.slots, &S.nslots, fd);
 	s->gen = (s->gen + 1) & GEN_MASK;
 	s->c = c;
 	c->fd = fd;
@@ -538,13 +462,10 @@ static void serve(void)
 static void shut_down(void)
 {
 	S.paused = false;
-	for (size_t fd = 0; fd < S.nslots; fd++)   /* none left, normally */
-		if (S.slots[fd].c)
-			conn_close(S.slots[fd].c);
-	io_uring_queue_exit(&S.ring);
-	free(S.slots);
+	close_all(S.slots, S.nslots);   /* no connection left, normally */
 	close(S.lfd);
 	close(S.sfd);
+	io_uring_queue_exit(&S.ring);
 	fprintf(stderr, PROG ": accepted=%llu closed=%llu resets=%llu bytes=%llu "
 		"recvs=%llu sends=%llu short_sends=%llu io_uring_enters=%llu "
 		"cqes=%llu accept=%s accept_pauses=%llu stale=%llu\n",
@@ -554,51 +475,29 @@ static void shut_down(void)
 		count.pauses, count.stale);
 }
 
-static unsigned parse(int argc, char **argv)
+/* --single-accept; -p and -h are server-common.h's. */
+static bool own_option(int ch)
+{
+	switch (ch) {
+	case '1':
+		S.multishot = false;
+		return true;
+	default:
+		return false;
+	}
+}
+
+int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ "single-accept", no_argument, NULL, '1' },
 		{ NULL, 0, NULL, 0 } };
-	unsigned long port = 0;
-	char *end;
-	int ch;
-	while ((ch = getopt_long(argc, argv, "hp:", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'p':
-			errno = 0;
-			port = strtoul(optarg, &end, 10);
-			if (errno || end == optarg || *end || port > 65535) {
-				fprintf(stderr, PROG ": bad port: %s\n", optarg);
-				usage(stderr);
-				exit(2);
-			}
-			break;
-		case '1':
-			S.multishot = false;
-			break;
-		case 'h':
-			usage(stdout);
-			exit(0);
-		default:
-			usage(stderr);
-			exit(2);
-		}
-	}
-	if (optind != argc) {
-		usage(stderr);
-		exit(2);
-	}
-	return (unsigned)port;
-}
-
-int main(int argc, char **argv)
-{
-	unsigned port = parse(argc, argv);
+	unsigned port = parse(argc, argv, "hp:", longopts, own_option);
 	raise_nofile();
 	S.sfd = signals_as_fd();
 	ring_init();
-	S.lfd = listen_on(port);
+	S.lfd = listen_on(port, 0);
 	arm_signal();
 	arm_accept();
 	serve();

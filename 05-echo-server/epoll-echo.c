@@ -26,17 +26,12 @@
 #include <err.h>
 #include <errno.h>
 #include <getopt.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <arpa/inet.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -46,26 +41,19 @@
 #define MAX_EVENTS 512
 #define PAUSE_MS 100     /* after EMFILE, try accept again this often */
 
+/* The listener, signals, the fd table, the command line: as echo-server's. */
+#include "server-common.h"
+
 /* The two fds that are not connections get tokens no connection can have. */
 #define TOKEN_LISTEN UINT64_MAX
 #define TOKEN_SIGNAL (UINT64_MAX - 1)
 
-/* A connection, found through the table below by its fd. */
+/* A connection, found through the table (struct slot) by its fd; the
+ * token of its epoll registration carries the slot's gen. */
 struct conn {
 	int fd;
 	char *pending;          /* echo bytes the peer has not taken yet */
 	size_t len, off;        /* pending[off..len) still to write */
-};
-
-/*
- * Slot fd of the table. gen counts the connections that have used this fd;
- * the epoll token carries it too, so an event read in the same epoll_wait
- * batch as the close of its connection cannot act on a new connection that
- * got the same fd number from accept a moment later.
- */
-struct slot {
-	struct conn *c;
-	uint32_t gen;
 };
 
 static struct {
@@ -102,74 +90,7 @@ static void watch(int op, int fd, uint32_t events, uint64_t tok)
 		err(1, "epoll_ctl");
 }
 
-/* ---- setting up ---- */
-
-static int listen_on(unsigned port)
-{
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		err(1, "socket");
-	int one = 1;
-	/* Let a restarted server bind while old connections sit in TIME_WAIT;
-	 * a live listener on the port still makes bind fail. */
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0)
-		err(1, "bind 127.0.0.1:%u", port);
-	if (listen(fd, SOMAXCONN) < 0)
-		err(1, "listen");
-	socklen_t len = sizeof(a);
-	if (getsockname(fd, (struct sockaddr *)&a, &len) < 0)
-		err(1, "getsockname");
-	printf("listening on 127.0.0.1:%u\n", ntohs(a.sin_port));
-	fflush(stdout);
-	return fd;
-}
-
-/* SIGINT and SIGTERM arrive as readable data on a descriptor, so the
- * event loop sees them like any other event. */
-static int signals_as_fd(void)
-{
-	sigset_t mask;
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGTERM);
-	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
-		err(1, "sigprocmask");
-	int fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-	if (fd < 0)
-		err(1, "signalfd");
-	return fd;
-}
-
-/* Many connections need more than the usual 1024 descriptors. */
-static void raise_nofile(void)
-{
-	struct rlimit rl;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
-}
-
 /* ---- connections ---- */
-
-static struct slot *slot_for(int fd)
-{
-	if ((size_t)fd >= S.nslots) {
-		size_t n = S.nslots ? S.nslots : 64;
-		while (n <= (size_t)fd)
-			n *= 2;
-		struct slot *s = realloc(S.slots, n * sizeof(*s));
-		if (!s)
-			err(1, "realloc");
-		memset(s + S.nslots, 0, (n - S.nslots) * sizeof(*s));
-		S.slots = s;
-		S.nslots = n;
-	}
-	return &S.slots[fd];
-}
 
 static void resume_accept(void)
 {
@@ -196,12 +117,9 @@ static void conn_open(int fd)
 		close(fd);
 		return;
 	}
-	int one = 1;
-	/* An echo can leave in two writes; without NODELAY Nagle holds the
-	 * second until the first is ACKed, and the peer delays that ACK 40 ms. */
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	set_nodelay(fd);
 	c->fd = fd;
-	struct slot *s = slot_for(fd);
+	struct slot *s = slot_for(&S.slots, &S.nslots, fd);
 	s->c = c;
 	s->gen++;
 	count.accepted++;
@@ -370,10 +288,7 @@ static void serve(void)
 static void shut_down(void)
 {
 	S.paused = false;       /* no accept to resume any more */
-	for (size_t fd = 0; fd < S.nslots; fd++)
-		if (S.slots[fd].c)
-			conn_close(S.slots[fd].c);
-	free(S.slots);
+	close_all(S.slots, S.nslots);
 	close(S.lfd);
 	close(S.sfd);
 	close(S.ep);
@@ -385,48 +300,17 @@ static void shut_down(void)
 		count.pauses, count.stale);
 }
 
-static unsigned parse(int argc, char **argv)
+int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 } };
-	unsigned long port = 0;
-	char *end;
-	int ch;
-	while ((ch = getopt_long(argc, argv, "hp:", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'p':
-			errno = 0;
-			port = strtoul(optarg, &end, 10);
-			if (errno || end == optarg || *end || port > 65535) {
-				fprintf(stderr, PROG ": bad port: %s\n", optarg);
-				usage(stderr);
-				exit(2);
-			}
-			break;
-		case 'h':
-			usage(stdout);
-			exit(0);
-		default:
-			usage(stderr);
-			exit(2);
-		}
-	}
-	if (optind != argc) {
-		usage(stderr);
-		exit(2);
-	}
-	return (unsigned)port;
-}
-
-int main(int argc, char **argv)
-{
-	unsigned port = parse(argc, argv);
+	unsigned port = parse(argc, argv, "hp:", longopts, NULL);
 	raise_nofile();
 	S.sfd = signals_as_fd();
 	S.ep = epoll_create1(EPOLL_CLOEXEC);
 	if (S.ep < 0)
 		err(1, "epoll_create1");
-	S.lfd = listen_on(port);
+	S.lfd = listen_on(port, SOCK_NONBLOCK);
 	watch(EPOLL_CTL_ADD, S.lfd, EPOLLIN, TOKEN_LISTEN);
 	watch(EPOLL_CTL_ADD, S.sfd, EPOLLIN, TOKEN_SIGNAL);
 	serve();

@@ -15,6 +15,8 @@ load helpers
 		fi
 		mkdir -p "$TMP/b"
 		cp "$f" "$TMP/b/"
+		# A lesson-local header (#include "x.h") sits beside its program.
+		cp "$dir"/*.h "$TMP/b/" 2>/dev/null || true
 		if ! (cd "$TMP/b" && eval "$line") >"$TMP/log" 2>&1; then
 			echo "$f: '$line' failed:" >&2
 			cat "$TMP/log" >&2
