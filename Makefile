@@ -3,6 +3,8 @@
 #   make demo         run each lesson once, narrated
 #   make test         the whole test suite (make check is the same)
 #   make bench        every lesson's measurements, and bench/REPORT.md
+#   make kernels      every lesson on Debian's kernels under qemu (tools/kernel-matrix),
+#                     recorded in bench/KERNELS.md and each lesson README
 #   make clean
 #   make SANITIZE=1 test    the same tests on ASan+UBSan builds
 # CFLAGS and CC given here reach every lesson's Makefile.
@@ -42,8 +44,11 @@ test check: tools-for-tests $(LESSONS)
 bench: setup-bench $(LESSONS)
 	@tools/bench-report $(LESSONS)
 
+kernels: setup-build
+	@tools/kernel-matrix --record
+
 clean:
 	@for l in $(LESSONS) tests; do $(MAKE) -s -C $$l clean; done
 	rm -rf bench/build
 
-.PHONY: all demo test check bench clean setup-build setup-test setup-bench tools-for-tests $(LESSONS)
+.PHONY: all demo test check bench kernels clean setup-build setup-test setup-bench tools-for-tests $(LESSONS)
