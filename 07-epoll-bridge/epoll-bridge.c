@@ -266,8 +266,10 @@ static void setup_ring(struct bridge *b)
 			  "(a container's seccomp profile, or the kernel.io_uring_disabled sysctl)"
 			: "io_uring_setup: Function not implemented: this kernel has no "
 			  "io_uring (Linux 5.1) or a sandbox hides it");
+	/* A kernel before 6.1 answers EINVAL to flags it does not know. */
 	if (ret == -EINVAL && b->defer)
-		missing("IORING_SETUP_DEFER_TASKRUN (Linux 6.1) is missing");
+		missing("io_uring_setup: Invalid argument: --defer needs "
+			"IORING_SETUP_DEFER_TASKRUN (Linux 6.1); run without it");
 	if (ret < 0)
 		errx(1, "io_uring_queue_init: %s", strerror(-ret));
 
