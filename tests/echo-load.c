@@ -233,7 +233,8 @@ static struct conn *conns;
 static unsigned next_id;       /* next connection number to open */
 static unsigned live;          /* connections open now */
 static double t0, t_end;
-static double srv_cpu0, cli_cpu0;
+static double srv_cpu0, cli_cpu0;  /* CPU seconds when the window opened */
+static double srv_cpu1, cli_cpu1;  /* and when it closed */
 static bool measuring, stopping;
 
 /* -R: the schedule. Slot K falls due at pace_t0 + K / RATE. */
@@ -241,6 +242,7 @@ static int timer_fd = -1;      /* readable when the next slot is due */
 static double timer_set_for;   /* the due time timer_fd is armed for */
 static double pace_t0;
 static uint64_t slots;         /* slots dealt so far */
+static unsigned deal_to;       /* the table entry the next slot goes to */
 static uint64_t due;           /* of those, dealt to a connection that could use them */
 static uint64_t behind;        /* slots still unsent when the window closed */
 
@@ -512,7 +514,10 @@ static double slot_time(uint64_t k)
 static void pace(double t)
 {
 	while (slot_time(slots) <= t) {
-		struct conn *c = &conns[slots++ % opt.conns];
+		struct conn *c = &conns[deal_to];
+		slots++;
+		if (++deal_to == opt.conns)
+			deal_to = 0;
 		if ((c->state != RUNNING && c->state != CONNECTING) ||
 		    c->tx_msg + c->owed >= c->nmsgs)
 			continue;
@@ -571,6 +576,17 @@ static uint64_t backlog(void)
 
 /* ---- the run ---- */
 
+/* Close the measuring window at T, before any connection is closed: the
+ * server's work on the closes is not part of the figures. */
+static void end_window(double t)
+{
+	t_end = t;
+	behind = backlog();
+	cli_cpu1 = self_cpu();
+	if (opt.server)
+		srv_cpu1 = server_cpu();
+}
+
 static void start_measuring(void)
 {
 	measuring = true;
@@ -617,8 +633,7 @@ static void run(void)
 			start_measuring();
 		if (opt.timed && measuring && !stopping && t >= t0 + opt.duration) {
 			stopping = true;        /* finish: close what is open */
-			t_end = t;
-			behind = backlog();
+			end_window(t);
 			close_all(&stat.done);
 			break;
 		}
@@ -635,7 +650,7 @@ static void run(void)
 					report(&conns[i], "stuck: %" PRIu64 " of %"
 					       PRIu64 " bytes back", conns[i].rx_total,
 					       conns[i].tx_total);
-			behind = backlog();
+			end_window(t);
 			close_all(&stat.stuck);
 			break;
 		}
@@ -658,7 +673,7 @@ static void run(void)
 		refill();   /* after the batch: a reused slot gets no stale event */
 	}
 	if (t_end == 0)
-		t_end = now();
+		end_window(now());
 }
 
 static void print_result(void)
@@ -667,11 +682,10 @@ static void print_result(void)
 	double srv = -1;
 	if (opt.server) {
 		rss = server_rss_kb();          /* idle connections still open */
-		double s1 = server_cpu();
-		if (s1 >= 0 && srv_cpu0 >= 0)
-			srv = s1 - srv_cpu0;
+		if (srv_cpu1 >= 0 && srv_cpu0 >= 0)
+			srv = srv_cpu1 - srv_cpu0;
 	}
-	double cli = self_cpu() - cli_cpu0;
+	double cli = cli_cpu1 - cli_cpu0;
 	close_all(&stat.done);               /* idle ones finished clean */
 	double secs = t_end - t0;
 	if (!measuring || secs <= 0)
