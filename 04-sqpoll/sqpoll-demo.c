@@ -494,8 +494,8 @@ static void publish_sqes(struct run *r)
  * reads the old tail; each leaves the work to the other and the SQEs sit
  * unseen. The kernel has the mirror fence between setting the flag and
  * re-reading the tail. liburing's io_uring_submit() does exactly this
- * (sq_ring_needs_enter() in src/queue.c: io_uring_smp_mb(), then the
- * flags); the snippet in io_uring_setup(2) leaves the fence out.
+ * (sq_ring_needs_enter() in liburing's src/queue.c: io_uring_smp_mb(),
+ * then the flags); the snippet in io_uring_setup(2) leaves the fence out.
  */
 static int wake_poller_if_needed(struct run *r)
 {

@@ -34,7 +34,7 @@ one() {
 	echo "$((t1 - t0)) $(echo "$line" | awk '{ print $6, $8 }')"
 }
 
-printf '07-epoll-bridge: %s files per batch, %s runs each, pinned to CPU %s, medians\n\n' "$FILES" "$RUNS" "$CPU"
+printf '### 07-epoll-bridge: %s files per batch, %s runs each, pinned to CPU %s, medians\n\n' "$FILES" "$RUNS" "$CPU"
 echo "| bridge | files | CQEs | wakeups (sleeps for --reverse) | CQEs per wakeup | wall ms |"
 echo "|---|---|---|---|---|---|"
 : >bench.tsv
