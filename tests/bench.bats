@@ -140,3 +140,18 @@ quote_two_blocks() {
 	awk '/^<!-- bench:section 0/,0' bench/REPORT.md >"$TMP/lessons.after"
 	cmp "$TMP/lessons.before" "$TMP/lessons.after"
 }
+
+@test "a summary figure the report does not show fails the check, naming lesson and figure" {
+	copy_tree
+	grep -q '^<!-- bench:figures -->' "$TMP/tree/README.md"
+	run timeout 60 "$TOP/tools/bench-blocks" -C "$TMP/tree" --check
+	assert_status 0
+	sed -i '/^| 01 raw-cat vs cat |/s/1\.23x/1.25x/' "$TMP/tree/README.md"
+	run timeout 60 "$TOP/tools/bench-blocks" -C "$TMP/tree" --check
+	assert_status 1
+	[[ "$output" == "README.md:"*": lesson 01: not in bench/REPORT.md: 1.25" ]]
+	# The same figure, rounded to fewer decimals than the report gives, passes.
+	sed -i '/^| 01 raw-cat vs cat |/s/1\.25x/1.2x/' "$TMP/tree/README.md"
+	run timeout 60 "$TOP/tools/bench-blocks" -C "$TMP/tree" --check
+	assert_status 0
+}
