@@ -155,3 +155,17 @@ quote_two_blocks() {
 	run timeout 60 "$TOP/tools/bench-blocks" -C "$TMP/tree" --check
 	assert_status 0
 }
+
+@test "a quoted section leaves out the report's own heading, and its links resolve from the README" {
+	copy_tree
+	printf '\n<!-- bench:begin machine: -->\n<!-- bench:end -->\n<!-- bench:begin 05-echo-server: -->\n<!-- bench:end -->\n' \
+		>>"$TMP/tree/01-raw-syscalls/README.md"
+	timeout 60 "$TOP/tools/bench-blocks" -C "$TMP/tree" >/dev/null
+	sed -n '/bench:begin machine/,$p' "$TMP/tree/01-raw-syscalls/README.md" >"$TMP/blocks"
+	grep -q '](../bench/machine-costs.c)' "$TMP/blocks"
+	grep -q '](../bench/REPORT.md)' "$TMP/blocks"
+	run grep -E '^## |^Lesson README: ' "$TMP/blocks"
+	assert_status 1
+	run timeout 60 "$TOP/tools/check-refs" -C "$TMP/tree" 01-raw-syscalls/README.md
+	[[ "$output" != *"link to"* ]]
+}
