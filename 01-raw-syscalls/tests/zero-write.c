@@ -16,7 +16,7 @@
 #include <dlfcn.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <sys/mman.h>
+#include <sys/types.h>
 #include <sys/syscall.h>
 #include <linux/io_uring.h>
 
@@ -25,12 +25,14 @@ static struct io_uring_params params;
 static char *sq_ring;                     /* mapped at IORING_OFF_SQ_RING */
 static struct io_uring_sqe *sqes;         /* mapped at IORING_OFF_SQES */
 
+/* <sys/mman.h> is left out on purpose: this is the definition. */
+void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off);
 void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
 	void *(*real)(void *, size_t, int, int, int, off_t) = dlsym(RTLD_NEXT, "mmap");
 	void *p = real(addr, len, prot, flags, fd, off);
 
-	if (fd == ring_fd && p != MAP_FAILED) {
+	if (fd == ring_fd && p != (void *)-1) {     /* MAP_FAILED */
 		if (off == (off_t)IORING_OFF_SQ_RING)
 			sq_ring = p;
 		else if (off == (off_t)IORING_OFF_SQES)
