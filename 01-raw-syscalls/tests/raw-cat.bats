@@ -251,15 +251,15 @@ like_cat() {
 	[ "$(grep -c 'hello, ring' "$TMP/log.raw")" -eq 2 ]
 }
 
-@test "--trace >t.txt 2>&1: no torn lines, the data exactly once" {
+@test "--trace with 2>&1 into one file: no torn lines, the data exactly once" {
 	printf 'hello, ring\n' >"$TMP/hello.txt"
-	urun bash -c 'cd "$0" && raw-cat --trace hello.txt >t.txt 2>&1' "$TMP"
+	urun bash -c 'cd "$0" && raw-cat --trace hello.txt >trace 2>&1' "$TMP"
 	assert_status 0
 	# Every line is a whole trace line or the file's one line.
-	run grep -v -E '^(raw-cat: .*|    [SC]Q head .*|hello, ring)$' "$TMP/t.txt"
+	run grep -v -E '^(raw-cat: .*|    [SC]Q head .*|hello, ring)$' "$TMP/trace"
 	[ "$status" -eq 1 ]
-	[ "$(grep -c '^hello, ring$' "$TMP/t.txt")" -eq 1 ]
-	[ "$(head -n 1 "$TMP/t.txt")" = "raw-cat: queued SQEs, calling io_uring_enter" ]
+	[ "$(grep -c '^hello, ring$' "$TMP/trace")" -eq 1 ]
+	[ "$(head -n 1 "$TMP/trace")" = "raw-cat: queued SQEs, calling io_uring_enter" ]
 }
 
 @test ">>log: appended after what was there, error lines in order" {
