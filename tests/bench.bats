@@ -47,13 +47,20 @@ copy_tree() {
 
 @test "machine-costs rejects bad arguments with one line and exit 2" {
 	local bad
-	for bad in "-r 0" "-r x" "-s -1" "extra"; do
+	for bad in "-r 0" "-r x" "-s -1" "-x" "-r" "extra"; do
 		# shellcheck disable=SC2086
 		run timeout 10 "$TMP/bin/machine-costs" $bad
 		assert_status 2
 		[ "${#lines[@]}" -eq 1 ]
 		[[ "$output" == "machine-costs: "* || "$output" == "usage: machine-costs "* ]]
 	done
+}
+
+@test "machine-costs says so when its table cannot be written" {
+	[ -w /dev/full ] || skip "no /dev/full here"
+	run timeout 60 bash -c '"$0" -r 1 -s 500 >/dev/full' "$TMP/bin/machine-costs"
+	assert_status 1
+	[ "$output" = "machine-costs: stdout: No space left on device" ]
 }
 
 @test "every README block that quotes bench/REPORT.md matches it" {
