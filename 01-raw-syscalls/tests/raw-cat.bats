@@ -170,6 +170,24 @@ check_sizes_with() {
 	done
 }
 
+@test "RLIMIT_FSIZE with --trace on another file, and with an error line before the data in the same file" {
+	make_file "$TMP/in" 100000
+	urun bash -c 'trap "" XFSZ; ulimit -f 50; raw-cat --trace "$1" >"$0" 2>"$0.trace"' "$TMP/out" "$TMP/in"
+	assert_status 1
+	[ "$(tail -n 1 "$TMP/out.trace")" = "raw-cat: write to stdout: File too large" ]
+	[ "$(stat -c %s "$TMP/out")" -eq 51200 ]
+	cmp -n 51200 "$TMP/in" "$TMP/out"
+	# The error line moves the shared position; the data follows it, cut at
+	# the limit, and the fix-up after the short write still applies.
+	urun bash -c 'trap "" XFSZ; ulimit -f 50; raw-cat "$1.missing" "$1" >"$0" 2>&1' "$TMP/log" "$TMP/in"
+	assert_status 1
+	local first="raw-cat: $TMP/in.missing: No such file or directory"
+	[ "$(head -n 1 "$TMP/log")" = "$first" ]
+	[ "$(stat -c %s "$TMP/log")" -eq 51200 ]
+	local skip=$((${#first} + 1))
+	cmp -n $((51200 - skip)) "$TMP/in" <(tail -c +$((skip + 1)) "$TMP/log")
+}
+
 @test "usage: no file is a usage error, -h is help, an unknown option exits 2" {
 	urun raw-cat
 	assert_status 2
