@@ -84,6 +84,18 @@ check_sizes_with() {
 	done
 }
 
+@test "a terminal on stdout (a pty from script(1)) gets every line, on both output paths" {
+	command -v script >/dev/null || skip "script(1) (util-linux) is not installed"
+	printf 'hello, ring\n' >"$TMP/hello.txt"
+	local mode
+	for mode in "" --own-offsets; do
+		urun script -qec "raw-cat $mode $TMP/hello.txt $TMP/hello.txt" /dev/null
+		assert_status 0
+		# the terminal turns each \n into \r\n
+		[ "$output" = "$(printf 'hello, ring\r\nhello, ring\r')" ]
+	done
+}
+
 @test "a file whose st_size is 0 but has content (/proc) is read to EOF" {
 	[ "$(stat -c %s /proc/self/mountinfo)" -eq 0 ]
 	# /proc/self is the reader itself, so compare a file that does not depend on
