@@ -42,6 +42,7 @@
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <sys/utsname.h>
+#include <time.h>
 #include <unistd.h>
 
 enum { DEFAULT_DEPTH = 4, MAX_DEPTH = 4096 };
@@ -460,12 +461,13 @@ static void on_read(struct cat *c, struct input *in, struct slot *s, int res)
 /*
  * A kernel bug, seen on Linux 6.18: a write at offset -1 to a regular file
  * that is cut short (ulimit -f, a full disk) reports its bytes but leaves
- * the file position where the write began. io_write() (io_uring/rw.c)
+ * the file position where the write began. The kernel's io_write()
  * retries the rest of a short write to a regular file itself; when that
  * retry fails, the CQE carries the bytes written so far, but kiocb_done()
- * stores the new position only for a result >= 0. Our next write would
- * land on those bytes. So after a short write, and only then, look: if the
- * position has not moved, move it past our bytes.
+ * stores the new position only for a result >= 0 (both in
+ * https://github.com/torvalds/linux/blob/master/io_uring/rw.c). Our next
+ * write would land on those bytes. So after a short write, and only then,
+ * look: if the position has not moved, move it past our bytes.
  */
 static void fix_position_after_short_write(struct cat *c, int res)
 {
@@ -580,25 +582,29 @@ static unsigned take_cqes(struct cat *c)
  * Either way io_uring_enter(2) says what to do: reap completions, then
  * submit again. Nothing was submitted, so nothing is lost.
  */
-static void make_room(struct cat *c, int err)
+static void make_room(struct cat *c, int err, unsigned tries)
 {
 	struct io_uring_cqe *cqe;
+	struct timespec pause = { .tv_nsec = 1000000 };
 
 	c->busy++;	/* -v reports it at the end: a write may be in flight */
 	c->busy_err = -err;
 	if (take_cqes(c))
 		return;
 	if (c->submitted > c->reaped) {	/* wait for one, without submitting */
-		io_uring_wait_cqe(&c->ring, &cqe);
-		take_cqes(c);
-	} else if (c->busy > 1000) {
-		errx(1, "io_uring_enter: %s, and nothing in flight to reap", strerror(-err));
+		if (io_uring_wait_cqe(&c->ring, &cqe) == 0)
+			take_cqes(c);
+	} else if (tries < 1000) {	/* nothing to reap: give the kernel 1 ms */
+		nanosleep(&pause, NULL);
+	} else {
+		errx(1, "io_uring_enter: %s, with nothing in flight to reap", strerror(-err));
 	}
 }
 
 /* Submit what is queued; with wait_nr, sleep until that many completions. */
 static void submit(struct cat *c, unsigned wait_nr)
 {
+	unsigned tries = 0;
 	int ret;
 
 	for (;;) {
@@ -607,7 +613,7 @@ static void submit(struct cat *c, unsigned wait_nr)
 		if (ret >= 0)
 			break;
 		if (ret == -EBUSY || ret == -EAGAIN)
-			make_room(c, ret);
+			make_room(c, ret, ++tries);
 		else if (ret != -EINTR) /* a signal before any SQE was taken */
 			errx(1, "io_uring_submit_and_wait: %s", strerror(-ret));
 	}

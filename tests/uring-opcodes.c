@@ -79,7 +79,7 @@ static void count_queued(struct io_uring *ring)
 }
 
 /* real(NAME): liburing's own function of that name. */
-#define real(name) ((__typeof__(&name))dlsym(RTLD_NEXT, #name))
+#define real(name) ((__typeof__(&(name)))dlsym(RTLD_NEXT, #name))
 
 int io_uring_submit(struct io_uring *ring)
 {

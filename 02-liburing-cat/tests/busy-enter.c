@@ -61,8 +61,8 @@ static int install_filter(void)
 
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
 		return -1;
-	return syscall(__NR_seccomp, SECCOMP_SET_MODE_FILTER,
-		       SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
+	return (int)syscall(__NR_seccomp, SECCOMP_SET_MODE_FILTER,
+			    SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
 }
 
 static void send_fd(int sock, int fd)
@@ -84,7 +84,8 @@ static void send_fd(int sock, int fd)
 /* The listener descriptor, or -1 with errno from the child's seccomp call. */
 static int recv_fd(int sock)
 {
-	char data, ctl[CMSG_SPACE(sizeof(int))];
+	unsigned char data = 0;
+	char ctl[CMSG_SPACE(sizeof(int))];
 	struct iovec iov = { .iov_base = &data, .iov_len = 1 };
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
 			      .msg_control = ctl, .msg_controllen = sizeof(ctl) };
@@ -107,7 +108,7 @@ static void child(int sock, char **argv)
 	int listener = install_filter();
 
 	if (listener < 0) {
-		char e = (char)errno;
+		unsigned char e = (unsigned char)errno;
 
 		if (write(sock, &e, 1) != 1)
 			_exit(126);
@@ -154,7 +155,9 @@ int main(int argc, char **argv)
 	pid_t pid;
 
 	while ((opt = getopt(argc, argv, "+n:e:")) != -1) {
-		if (opt == 'n' && (nth = atol(optarg)) > 0)
+		char *end;
+
+		if (opt == 'n' && (nth = strtol(optarg, &end, 10)) > 0 && !*end)
 			continue;
 		if (opt == 'e' && strcmp(optarg, "EBUSY") == 0)
 			err = EBUSY;
