@@ -84,6 +84,18 @@ check_sizes_with() {
 	done
 }
 
+@test "a terminal on stdout (a pty from script(1)) gets every line, on both output paths" {
+	command -v script >/dev/null || skip "script(1) (util-linux) is not installed"
+	printf 'hello, ring\n' >"$TMP/hello.txt"
+	local mode
+	for mode in "" --own-offsets; do
+		urun script -qec "raw-cat $mode $TMP/hello.txt $TMP/hello.txt" /dev/null
+		assert_status 0
+		# the terminal turns each \n into \r\n
+		[ "$output" = "$(printf 'hello, ring\r\nhello, ring\r')" ]
+	done
+}
+
 @test "a file whose st_size is 0 but has content (/proc) is read to EOF" {
 	[ "$(stat -c %s /proc/self/mountinfo)" -eq 0 ]
 	# /proc/self is the reader itself, so compare a file that does not depend on
@@ -248,8 +260,7 @@ check_sizes_with() {
 # are named raw-cat's. CMD is bash run in $TMP.
 like_cat() {
 	local script=$1
-	local cat_script=${script//raw-cat --own-offsets/cat}
-	cat_script=${cat_script//raw-cat/cat}
+	local cat_script=${script//raw-cat/cat}
 	(cd "$TMP" && rm -f log && timeout 20 bash -c "$cat_script") || true
 	# cat's messages, named as raw-cat's (anywhere: a file need not end in a newline)
 	perl -0777 -pe 's/cat: /raw-cat: /g' "$TMP/log" >"$TMP/log.cat"
@@ -292,8 +303,13 @@ like_cat() {
 }
 
 @test "a killed run leaves the position after what it wrote: the next writer appends" {
-	# raw-cat writes the first line, then waits on the pipe and is killed.
-	like_cat '{ { echo first; sleep 2; } | timeout -s KILL 1 raw-cat -; echo after; } >log'
+	# raw-cat writes the first line, then waits on the pipe; the writer kills
+	# it (SIGKILL: no clean-up runs) once the line is in the log.
+	like_cat 'rm -f pid; { { echo first
+		     for i in $(seq 200); do [ -s pid ] && grep -q first log && break; sleep 0.05; done
+		     kill -KILL "$(cat pid)"; } |
+		   sh -c "echo \$\$ >pid; exec raw-cat -"
+		   echo after; } >log'
 	[ "$(cat "$TMP/log.raw")" = "$(printf 'first\nafter')" ]
 }
 
