@@ -625,7 +625,7 @@ static void submit_and_reap(struct cat *c, struct input *in)
 {
 	struct done_queue *q = &c->done;
 
-	submit(c, 1);
+	submit(c, q->count ? 0 : 1); /* CQEs set aside by make_room() count */
 	take_cqes(c);
 	while (q->count) {
 		struct io_uring_cqe cqe = q->cqes[q->head];
