@@ -214,7 +214,6 @@ static int ring_open(struct ring *r, unsigned entries)
 	return 0;
 }
 
-
 /* ---- --trace: draw both rings so a student can watch them move. ---- */
 
 static void draw_ring(const char *name, unsigned head, unsigned tail,
