@@ -22,7 +22,7 @@
  *           (--direct-fallback=src|dst|both forces the page-cache path)
  * Build:    cc -std=gnu11 -Wall -Wextra -O2 -o cp-linked cp-linked.c -luring
  * Requires: Linux 5.6 (IORING_OP_READ/WRITE, the opcode probe; links since
- *           5.3), 5.7 for --splice (IORING_OP_SPLICE); liburing 2.2 or newer.
+ *           5.3), 5.7 for --splice (IORING_OP_SPLICE); liburing 2.3 or newer.
  * Leaves out: registered buffers and files, fsync at the end (both are
  *           exercises), copy_file_range, reflinks, metadata (mode, times).
  */
