@@ -208,17 +208,26 @@ sweep() {
 	rm -f "$SHM"/*
 	echo
 	make_src "$DISK"
-	echo "--direct on ext4 ($DISK_DIR_SHOWN; the default is -q 16 -b 1M)"
+	echo "--direct on ext4 ($DISK_DIR_SHOWN; the default is -q 16 -b 1M): every cell once per round, $SWEEP_RUNS rounds, so load hits all cells alike"
 	echo
-	echo "| -q \\ -b | 128k | 1M | 4M |"
-	echo "|---|---|---|---|"
-	for q in 1 2 4 16; do
+	local qs="1 2 4 16" bs="128k 1M 4M 8M" r
+	for ((r = 0; r < SWEEP_RUNS; r++)); do
+		for q in $qs; do
+			for b in $bs; do
+				once "$CL" --direct -q "$q" -b "$b" "$DISK/src" "$DISK/d" | cut -d' ' -f1 >>"$SHM/sweep.$q.$b"
+			done
+		done
+	done
+	echo "| -q \\ -b | 128k | 1M | 4M | 8M |"
+	echo "|---|---|---|---|---|"
+	for q in $qs; do
 		printf '| %s |' "$q"
-		for b in 128k 1M 4M; do
-			printf ' %s |' "$(for ((i = 0; i < SWEEP_RUNS; i++)); do once "$CL" --direct -q "$q" -b "$b" "$DISK/src" "$DISK/d"; done | cut -d' ' -f1 | median)"
+		for b in $bs; do
+			printf ' %s |' "$(median <"$SHM/sweep.$q.$b")"
 		done
 		echo
 	done
+	rm -f "$SHM"/sweep.*
 	rm -f "$DISK"/*
 	echo
 }
