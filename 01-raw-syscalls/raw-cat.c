@@ -214,10 +214,7 @@ static int ring_open(struct ring *r, unsigned entries)
 	return 0;
 }
 
-
 /* ---- --trace: draw both rings so a student can watch them move. ---- */
-
-static void out_after_stderr(void);
 
 static void draw_ring(const char *name, unsigned head, unsigned tail,
 		      unsigned mask, unsigned entries, const char *meaning)
@@ -245,7 +242,6 @@ static void trace_rings(const struct ring *r, const char *step)
 		  "queued for the kernel");
 	draw_ring("CQ", cq_head, cq_tail, r->cq_mask, r->cq_entries,
 		  "completed, not yet read");
-	out_after_stderr();
 }
 
 /* ---- Submitting: fill an SQE, then publish it with the SQ tail. ---- */
@@ -375,8 +371,8 @@ static void out_begin(void)
 	out.positioned = out.pos >= 0;
 }
 
-/* We just wrote to stderr, which may be the same open file as stdout
- * (">log 2>&1"): where our next write at -1 lands moved with it. */
+/* We just reported an error on stderr, which may be the same open file as
+ * stdout (">log 2>&1"): where our next write at -1 lands moved with it. */
 static void out_after_stderr(void)
 {
 	if (out.positioned && out.at_position)
@@ -397,7 +393,11 @@ static __u64 out_offset(void)
  * reports the bytes it wrote but leaves the file position where the write
  * began, because kiocb_done() only stores the new position when the last
  * attempt succeeded. Writing the rest at -1 would then overwrite them. So,
- * only after a short write: if the position did not move, move it.
+ * only after a short write: if the position is exactly where the write
+ * began (out.pos: counted from our own writes, asked again after each error
+ * line), move it past the bytes written. When something else wrote in
+ * between (--trace lines on a shared stderr, another program), out.pos is
+ * stale, the position does not match it, and nothing is moved.
  */
 static void out_after_short_write(int written)
 {
@@ -507,9 +507,10 @@ static long long read_batch(struct ring *r, int fd, off_t offset, bool seekable,
 
 /* Print one file. Returns 0, or -errno of a read error (write errors
  * come back through *write_err and end the program). A seekable file is
- * read at offsets from its position, and its position is left where the
- * reading stopped, as read(2) leaves it: "raw-cat - -" then prints a file
- * on stdin once, as "cat - -" does. */
+ * read at offsets from its position; stdin's position is then left where
+ * the reading stopped, as read(2) leaves it: "raw-cat - -" prints a file
+ * on stdin once, as "cat - -" does, and "{ raw-cat -; cat; } <file" goes
+ * on after it. */
 static int cat_fd(struct ring *r, int fd, int *write_err)
 {
 	off_t offset = lseek(fd, 0, SEEK_CUR);
@@ -533,7 +534,7 @@ static int cat_fd(struct ring *r, int fd, int *write_err)
 		if (seekable)
 			batch = moved < (long long)batch * CHUNK ? 1 : QUEUE_DEPTH;
 	}
-	if (seekable)
+	if (seekable && fd == STDIN_FILENO)     /* only stdin is shared */
 		lseek(fd, offset, SEEK_SET);
 	if (*write_err < 0)
 		return 0;
