@@ -518,8 +518,8 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 } };
 	unsigned port = parse(argc, argv, "hp:", longopts, own_option);
 	raise_nofile();
-	S.sfd = signals_as_fd();
 	ring_init();
+	S.sfd = signals_as_fd();
 	S.lfd = listen_on(port, 0);
 	arm_signal();
 	arm_accept();
