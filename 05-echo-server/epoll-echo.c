@@ -17,7 +17,8 @@
  *           (or nc 127.0.0.1 8000); kill %1 prints the counters
  * Build:    cc -std=gnu11 -Wall -Wextra -O2 -o epoll-echo epoll-echo.c
  * Requires: Linux 2.6.28 (epoll_create1, accept4, signalfd, timerfd).
- * Leaves out: IPv6, edge-triggered mode (10-15% slower here, see README),
+ * Leaves out: IPv6, edge-triggered mode (one more read per message, the one
+ *             that finds EAGAIN),
  *             more than one thread.
  */
 #ifndef _GNU_SOURCE
