@@ -24,8 +24,9 @@
  * Build:    cc -std=gnu11 -Wall -Wextra -O2 -o epoll-bridge epoll-bridge.c -luring
  * Requires: Linux 5.6 (IORING_OP_OPENAT/READ/CLOSE, the opcode probe),
  *           5.8 for IORING_CQ_EVENTFD_DISABLED; --reverse uses multishot
- *           poll (5.13) and falls back to re-armed one-shot poll. liburing 2.2+
- *           (built and tested with 2.3 and 2.15).
+ *           poll (5.13) and falls back to re-armed one-shot poll (--oneshot
+ *           forces it). liburing 2.3+ (io_uring_get_events first appears
+ *           in 2.3); built and tested with 2.3 and 2.9.
  * --defer makes the ring with IORING_SETUP_DEFER_TASKRUN (Linux 6.1): then
  * completions wait as task work until the program asks for them, and the
  * eventfd bridge must call io_uring_get_events() before it drains.
@@ -266,8 +267,10 @@ static void setup_ring(struct bridge *b)
 			  "(a container's seccomp profile, or the kernel.io_uring_disabled sysctl)"
 			: "io_uring_setup: Function not implemented: this kernel has no "
 			  "io_uring (Linux 5.1) or a sandbox hides it");
+	/* A kernel before 6.1 answers EINVAL to flags it does not know. */
 	if (ret == -EINVAL && b->defer)
-		missing("IORING_SETUP_DEFER_TASKRUN (Linux 6.1) is missing");
+		missing("io_uring_setup: Invalid argument: --defer needs "
+			"IORING_SETUP_DEFER_TASKRUN (Linux 6.1); run without it");
 	if (ret < 0)
 		errx(1, "io_uring_queue_init: %s", strerror(-ret));
 

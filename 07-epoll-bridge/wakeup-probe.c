@@ -8,9 +8,14 @@
  *   ring fd        the ring's own fd in the epoll set
  * each on a plain ring and on a DEFER_TASKRUN ring, for three kinds of
  * completion: one posted inline while we submit (a NOP), one posted by task
- * work while we sleep in epoll_wait (a 20 ms timeout), and one finished by
- * an io-wq worker thread while we sleep (a read of a pipe forced there with
- * IOSQE_ASYNC, written to 20 ms later).
+ * work while we sleep in epoll_wait (a 20 ms timeout), and one posted by an
+ * io-wq worker thread while we sleep (a read of a pipe forced there with
+ * IOSQE_ASYNC, written to 20 ms later). On 6.18 that last one takes a
+ * detour, seen with the io_uring tracepoints: the worker finds the pipe
+ * empty and arms a poll instead of blocking; the write fires the poll,
+ * whose task work runs in *our* thread (that is the EINTR in its row) and
+ * hands the read back to io-wq, where a worker completes it and posts the
+ * CQE.
  * For each it prints whether epoll_wait woke, how many times it returned
  * EINTR first, and whether the CQE was in the CQ before io_uring_get_events.
  *

@@ -66,7 +66,7 @@ bridge() {
 	fi
 }
 
-@test "the data set holds every kind of outcome the brief asks for" {
+@test "the data set holds every kind of outcome: sizes around the read size, empty, directory, missing, EACCES, EIO" {
 	expect "$BATS_FILE_TMPDIR/list"
 	[ "$(wc -l <"$TMP/ok")" -ge 300 ]
 	grep -q '^0 .*/empty$' "$TMP/ok"
@@ -291,6 +291,20 @@ slow_writer() {
 		assert_status 77
 		[[ "$output" == *"io_uring_setup: Function not implemented"* ]]
 	done
+}
+
+@test "--defer where DEFER_TASKRUN is refused (EINVAL, as before Linux 6.1): exit 77 naming it" {
+	local m
+	for m in --defer "--reverse --defer"; do
+		run timeout 10 deny-uring -e EINVAL epoll-bridge $m </dev/null
+		assert_status 77
+		[[ "$output" == "epoll-bridge: io_uring_setup: Invalid argument: --defer needs IORING_SETUP_DEFER_TASKRUN (Linux 6.1); run without it (this kernel: "* ]]
+		[ "${#lines[@]}" -eq 1 ]
+	done
+	# Without --defer the same refusal is an error of its own, not a skip.
+	run timeout 10 deny-uring -e EINVAL epoll-bridge </dev/null
+	assert_status 1
+	[[ "$output" == "epoll-bridge: io_uring_queue_init: Invalid argument" ]]
 }
 
 @test "--ring-fd on a DEFER_TASKRUN ring is refused (it would hang), exit 2" {
