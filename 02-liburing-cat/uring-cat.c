@@ -127,7 +127,7 @@ static void usage(FILE *to, int status)
 		"                     smaller than the reads in flight overflows\n"
 		"      --nowait       RWF_NOWAIT on pipes: poll on -EAGAIN, then retry\n"
 		"      --nowait-refused  with --nowait: act as kernels whose pipes refuse\n"
-		"                     RWF_NOWAIT (6.1 and older): plain reads and writes\n"
+		"                     RWF_NOWAIT (Debian's 6.1, 5.10): plain reads and writes\n"
 		"  -h, --help         print this help\n",
 		prog, MAX_DEPTH, DEFAULT_DEPTH);
 	exit(status);
@@ -625,7 +625,7 @@ static void submit_and_reap(struct cat *c, struct input *in)
 {
 	struct done_queue *q = &c->done;
 
-	submit(c, 1);
+	submit(c, q->count ? 0 : 1); /* CQEs set aside by make_room() count */
 	take_cqes(c);
 	while (q->count) {
 		struct io_uring_cqe cqe = q->cqes[q->head];
@@ -704,10 +704,12 @@ static int cat_fd(struct cat *c, struct input *in)
 }
 
 /*
- * O_NONBLOCK means nothing to read(2) on a regular file, but io_uring
- * honours it: a read that would wait for the disk fails with -EAGAIN,
- * and poll says a regular file is always ready, so retrying would spin.
- * Clear it on regular files only; the caller restores it.
+ * O_NONBLOCK means nothing to read(2) on a regular file, but io_uring on
+ * Linux 5.6 to about 5.13 honours it: a read that would wait for the disk
+ * fails with -EAGAIN, and poll says a regular file is always ready, so
+ * retrying would spin. (Later kernels retry such a read themselves; on
+ * 6.18 an uncached ext4 file opened O_NONBLOCK reads normally.) Clear it
+ * on regular files only; the caller restores it.
  */
 static int blocking_if_regular(int fd)
 {

@@ -7,7 +7,8 @@
  * Usage:    busy-enter [-n N] [-e EBUSY|EAGAIN] CMD [ARG...]
  * Build:    cc -std=gnu11 -Wall -Wextra -O2 -o busy-enter busy-enter.c
  * Requires: Linux 5.5 (seccomp user notification with
- *           SECCOMP_USER_NOTIF_FLAG_CONTINUE); exit 77 without it.
+ *           SECCOMP_USER_NOTIF_FLAG_CONTINUE); exit 77 without it. x86-64:
+ *           other architectures' calls pass untouched.
  *
  * How: the child installs a seccomp filter that hands every io_uring_enter
  * with to_submit > 0 to this process (SECCOMP_RET_USER_NOTIF), which lets
@@ -122,16 +123,26 @@ static void child(int sock, char **argv)
 	_exit(127);
 }
 
-/* Answer each notification until the child and its threads are gone. */
-static void serve(int listener, long nth, int err)
+/*
+ * Answer each notification until no task uses the filter: POLLHUP (Linux
+ * 5.8), or, on older kernels, the command has exited (its status is kept
+ * in *status) and nothing has asked for 100 ms.
+ */
+static void serve(int listener, long nth, int err, pid_t pid, int *status)
 {
 	struct seccomp_notif req;
 	struct seccomp_notif_resp resp;
 	struct pollfd pfd = { .fd = listener, .events = POLLIN };
 	long seen = 0;
+	int ready;
 
 	for (;;) {
-		if (poll(&pfd, 1, -1) < 0 && errno == EINTR)
+		ready = poll(&pfd, 1, 100);
+		if (ready < 0 && errno == EINTR)
+			continue;
+		if (ready == 0 && waitpid(pid, status, WNOHANG) == pid)
+			return;
+		if (ready == 0)
 			continue;
 		if (!(pfd.revents & POLLIN))
 			return; /* POLLHUP: no task uses the filter any more */
@@ -151,7 +162,7 @@ static void serve(int listener, long nth, int err)
 int main(int argc, char **argv)
 {
 	long nth = 1;
-	int err = EBUSY, opt, sv[2], listener, status;
+	int err = EBUSY, opt, sv[2], listener, status = -1;
 	pid_t pid;
 
 	while ((opt = getopt(argc, argv, "+n:e:")) != -1) {
@@ -189,8 +200,8 @@ int main(int argc, char **argv)
 		waitpid(pid, NULL, 0);
 		return 77;
 	}
-	serve(listener, nth, err);
-	if (waitpid(pid, &status, 0) < 0) {
+	serve(listener, nth, err, pid, &status);
+	if (status == -1 && waitpid(pid, &status, 0) < 0) {
 		perror("busy-enter: waitpid");
 		return 1;
 	}
