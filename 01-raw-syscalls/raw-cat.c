@@ -557,7 +557,18 @@ static void usage(FILE *to)
 		prog, QUEUE_DEPTH, CHUNK);
 }
 
-/* Returns the index of the first FILE argument, or -(exit code). */
+/* --help: the usage on stdout, which can fail like any output (>/dev/full). */
+static int help(void)
+{
+	usage(stdout);
+	if (fflush(stdout) == 0)
+		return 0;
+	fprintf(stderr, "%s: write to stdout: %s\n", prog, strerror(errno));
+	return 1;
+}
+
+/* Returns the index of the first FILE argument, or -(exit code). A usage
+ * error is one line, and says where the options are listed. */
 static int parse_args(int argc, char **argv)
 {
 	int i;
@@ -568,8 +579,7 @@ static int parse_args(int argc, char **argv)
 			i++;
 			break;
 		} else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-			usage(stdout);
-			return 0;         /* nothing more to do, exit 0 */
+			return -help();   /* nothing more to do */
 		} else if (strcmp(a, "--trace") == 0) {
 			opt.trace = true;
 		} else if (strcmp(a, "--stats") == 0) {
@@ -579,15 +589,16 @@ static int parse_args(int argc, char **argv)
 		} else if (strcmp(a, "--own-offsets") == 0) {
 			opt.own_offsets = true;
 		} else if (a[0] == '-' && a[1] != '\0') {
-			fprintf(stderr, "%s: unknown option %s\n", prog, a);
-			usage(stderr);
+			fprintf(stderr, "%s: unknown option %s; %s --help lists the"
+				" options\n", prog, a, prog);
 			return -2;
 		} else {
 			break;
 		}
 	}
 	if (i == argc) {
-		usage(stderr);
+		fprintf(stderr, "%s: no FILE given (\"-\" is standard input); %s"
+			" --help lists the options\n", prog, prog);
 		return -2;
 	}
 	return i;
@@ -622,10 +633,27 @@ static int hold_closed_std_fds(void)
 }
 
 /* One line on stderr, which may share stdout's file (see out_after_stderr). */
-static void report(const char *what, int errnum)
+static void report(const char *what, const char *why)
 {
-	fprintf(stderr, "%s: %s: %s\n", prog, what, strerror(errnum));
+	fprintf(stderr, "%s: %s: %s\n", prog, what, why);
 	out_after_stderr();
+}
+
+/*
+ * "raw-cat log >>log": reading a file while appending it to itself never
+ * reaches the end (each batch reads what the last one wrote) and stops only
+ * when the disk or "ulimit -f" is full. cat refuses a regular input that is
+ * stdout's own file and has data left after its read position; so do we.
+ * ("raw-cat f >f" is fine: the shell emptied f first, nothing is left.)
+ */
+static bool is_own_output(int fd)
+{
+	struct stat in, outst;
+
+	if (fstat(fd, &in) < 0 || fstat(STDOUT_FILENO, &outst) < 0)
+		return false;
+	return S_ISREG(in.st_mode) && in.st_dev == outst.st_dev &&
+	       in.st_ino == outst.st_ino && lseek(fd, 0, SEEK_CUR) < in.st_size;
 }
 
 int main(int argc, char **argv)
@@ -646,14 +674,19 @@ int main(int argc, char **argv)
 	for (int i = first; i < argc && write_err == 0; i++) {
 		int fd = open_input(argv[i]);
 		if (fd < 0) {
-			report(argv[i], errno);
+			report(argv[i], strerror(errno));
 			status = 1;
 			continue;
 		}
-		int err = cat_fd(&ring, fd, &write_err);
-		if (err < 0) {
-			report(argv[i], -err);
+		if (is_own_output(fd)) {
+			report(argv[i], "input file is output file");
 			status = 1;
+		} else {
+			int err = cat_fd(&ring, fd, &write_err);
+			if (err < 0) {
+				report(argv[i], strerror(-err));
+				status = 1;
+			}
 		}
 		opt.files++;
 		if (fd != STDIN_FILENO)
@@ -661,7 +694,7 @@ int main(int argc, char **argv)
 	}
 	out_end();
 	if (write_err < 0) {
-		report("write to stdout", -write_err);
+		report("write to stdout", strerror(-write_err));
 		status = 1;
 	}
 	if (opt.stats)

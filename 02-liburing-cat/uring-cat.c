@@ -127,7 +127,7 @@ static void usage(FILE *to, int status)
 		"                     smaller than the reads in flight overflows\n"
 		"      --nowait       RWF_NOWAIT on pipes: poll on -EAGAIN, then retry\n"
 		"      --nowait-refused  with --nowait: act as kernels whose pipes refuse\n"
-		"                     RWF_NOWAIT (6.1 and older): plain reads and writes\n"
+		"                     RWF_NOWAIT (Debian's 6.1, 5.10): plain reads and writes\n"
 		"  -h, --help         print this help\n",
 		prog, MAX_DEPTH, DEFAULT_DEPTH);
 	exit(status);

@@ -200,16 +200,41 @@ check_sizes_with() {
 	cmp -n $((51200 - skip)) "$TMP/in" <(tail -c +$((skip + 1)) "$TMP/log")
 }
 
-@test "usage: no file is a usage error, -h is help, an unknown option exits 2" {
-	urun raw-cat
+@test "usage: no file is a usage error, -h is help, an unknown option exits 2, each in one line" {
+	urun_split raw-cat
 	assert_status 2
-	[[ "$output" == usage:* ]]
+	[ -z "$output" ]
+	[ "$stderr_out" = "raw-cat: no FILE given (\"-\" is standard input); raw-cat --help lists the options" ]
 	urun raw-cat --help
 	assert_status 0
 	[[ "$output" == usage:* ]]
-	urun raw-cat --bogus /dev/null
+	urun_split raw-cat --bogus /dev/null
 	assert_status 2
-	[[ "${lines[0]}" == "raw-cat: unknown option --bogus" ]]
+	[ "$stderr_out" = "raw-cat: unknown option --bogus; raw-cat --help lists the options" ]
+}
+
+@test "--help to a full or closed stdout is a write error, exit 1, as with cat" {
+	urun bash -c 'raw-cat --help >/dev/full'
+	assert_status 1
+	[ "$output" = "raw-cat: write to stdout: No space left on device" ]
+	urun bash -c 'raw-cat --help >&-'
+	assert_status 1
+	[ "$output" = "raw-cat: write to stdout: Bad file descriptor" ]
+}
+
+@test "a file that is also stdout (>>f) is refused, as cat refuses it, not copied onto itself until the disk fills" {
+	printf 'hello, ring\n' >"$TMP/hello.txt"
+	printf 'mine\n' >"$TMP/self"
+	# ulimit -f bounds a run that would copy the file onto itself for ever.
+	like_cat 'ulimit -f 1024; cp self log; raw-cat hello.txt log hello.txt >>log 2>&1'
+	[ "$(grep -c 'input file is output file' "$TMP/log.raw")" -eq 1 ]
+	[ "$(stat -c %s "$TMP/log.raw")" -lt 200 ]
+	# the same file on stdin
+	like_cat 'ulimit -f 1024; cp self log; raw-cat - <log >>log 2>&1'
+	[ "$(grep -c 'input file is output file' "$TMP/log.raw")" -eq 1 ]
+	# "raw-cat f >f" empties f first: nothing to read, nothing to refuse
+	like_cat 'cp self log; raw-cat log >log 2>&1'
+	[ ! -s "$TMP/log.raw" ]
 }
 
 @test "--trace draws both rings; --stats counts a batch per io_uring_enter" {
