@@ -26,7 +26,8 @@
  *           5.8 for IORING_CQ_EVENTFD_DISABLED; --reverse uses multishot
  *           poll (5.13) and falls back to re-armed one-shot poll (--oneshot
  *           forces it). liburing 2.3+ (io_uring_get_events first appears
- *           in 2.3); built and tested with 2.3 and 2.9.
+ *           in 2.3); CI also builds it against the newest liburing Debian
+ *           ships (tools/liburing-matrix).
  * --defer makes the ring with IORING_SETUP_DEFER_TASKRUN (Linux 6.1): then
  * completions wait as task work until the program asks for them, and the
  * eventfd bridge must call io_uring_get_events() before it drains.

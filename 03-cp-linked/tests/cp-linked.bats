@@ -643,3 +643,18 @@ dst_untouched() {
 	[ "$(stat_of -ECANCELED)" -eq 0 ]
 	[[ "$output" == *"copied $((3 * BLOCK + 5)) bytes in 5 blocks"* ]]
 }
+
+# --direct's default block is 1 MiB (16 MiB in flight); -b still wins.
+@test "--direct defaults to 1 MiB blocks, and -b overrides it" {
+	make_file "$SHM/src" 3000000
+	urun cp-linked -v --direct --direct-fallback=both "$SHM/src" "$SHM/dst"
+	assert_status 0
+	[[ "$output" == *"direct mode, 16 pairs of 1048576 bytes"* ]]
+	assert_same "$SHM/src" "$SHM/dst"
+	urun cp-linked -v --direct --direct-fallback=both -b 64k "$SHM/src" "$SHM/dst"
+	assert_status 0
+	[[ "$output" == *"direct mode, 16 pairs of 65536 bytes"* ]]
+	urun cp-linked -v "$SHM/src" "$SHM/dst"
+	assert_status 0
+	[[ "$output" == *"read/write mode, 16 pairs of $BLOCK bytes"* ]]
+}
