@@ -57,7 +57,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/queue.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/utsname.h>
@@ -98,7 +97,7 @@ struct conn {
 	bool starved;           /* on the starved FIFO, waiting for a buffer */
 	int32_t head, tail;     /* buffer ids, -1 when the FIFO is empty */
 	unsigned held;          /* buffers in the FIFO */
-	TAILQ_ENTRY(conn) starved_link;
+	struct conn *starved_prev, *starved_next;       /* on the starved FIFO */
 };
 
 /* What we know of a pool buffer while it is ours (not in the ring). */
@@ -118,10 +117,9 @@ static struct {
 	bool paused;            /* accept ran out of descriptors and has not
 				 * succeeded since: retried, not re-armed */
 	struct __kernel_timespec pause;
-	TAILQ_HEAD(, conn) starved;     /* oldest first */
+	struct conn *starved_first, *starved_last;      /* oldest first */
 } S = { .lfd = -1, .sfd = -1, .defer_taskrun = true,
-	.pause = { .tv_nsec = PAUSE_MS * 1000000L },
-	.starved = TAILQ_HEAD_INITIALIZER(S.starved) };
+	.pause = { .tv_nsec = PAUSE_MS * 1000000L } };
 
 /* The pool: nbufs buffers of bufsize bytes, and the ring that lends them. */
 static struct {
@@ -446,6 +444,33 @@ static void fifo_pop(struct conn *c)
 	buf_recycle(bid);
 }
 
+/* The starved FIFO: a doubly linked list through the connections, so a
+ * connection that closes while it waits can leave from the middle. */
+static void starved_append(struct conn *c)
+{
+	c->starved = true;
+	c->starved_next = NULL;
+	c->starved_prev = S.starved_last;
+	if (S.starved_last)
+		S.starved_last->starved_next = c;
+	else
+		S.starved_first = c;
+	S.starved_last = c;
+}
+
+static void starved_remove(struct conn *c)
+{
+	if (c->starved_prev)
+		c->starved_prev->starved_next = c->starved_next;
+	else
+		S.starved_first = c->starved_next;
+	if (c->starved_next)
+		c->starved_next->starved_prev = c->starved_prev;
+	else
+		S.starved_last = c->starved_prev;
+	c->starved = false;
+}
+
 /* Only called when the connection has no request in flight, so no CQE
  * can come for it and its buffers are ours to give back. */
 static void conn_close(struct conn *c)
@@ -453,7 +478,7 @@ static void conn_close(struct conn *c)
 	while (c->held)
 		fifo_pop(c);
 	if (c->starved)
-		TAILQ_REMOVE(&S.starved, c, starved_link);
+		starved_remove(c);
 	close(c->fd);
 	S.slots[c->fd].c = NULL;
 	free(c);
@@ -505,8 +530,7 @@ static void conn_failed(struct conn *c, int res, const char *what)
 static void conn_starve(struct conn *c)
 {
 	count.enobufs++;
-	c->starved = true;
-	TAILQ_INSERT_TAIL(&S.starved, c, starved_link);
+	starved_append(c);
 }
 
 /*
@@ -517,10 +541,9 @@ static void conn_starve(struct conn *c)
 static void rearm_starved(void)
 {
 	unsigned free_bufs = P.nbufs - P.out;
-	while (free_bufs > 0 && !S.quit && !TAILQ_EMPTY(&S.starved)) {
-		struct conn *c = TAILQ_FIRST(&S.starved);
-		TAILQ_REMOVE(&S.starved, c, starved_link);
-		c->starved = false;
+	while (free_bufs > 0 && !S.quit && S.starved_first) {
+		struct conn *c = S.starved_first;
+		starved_remove(c);
 		count.rearms++;
 		arm_recv(c);
 		free_bufs--;
