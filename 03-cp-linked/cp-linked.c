@@ -174,7 +174,11 @@ static void parse_args(struct copy *c, int argc, char **argv)
 				exit(2);
 			}
 			break;
-		case 'h': usage(stdout); exit(0);
+		case 'h':
+			usage(stdout);
+			if (fflush(stdout) == EOF)	/* -h >/dev/full, -h >&- */
+				err(1, "stdout");
+			exit(0);
 		default: usage(stderr); exit(2);
 		}
 	}
@@ -421,9 +425,15 @@ static void skip_trailing_hole(struct copy *c)
  * Skip holes: SEEK_DATA/SEEK_HOLE find the next data segment, so a sparse
  * source stays sparse, and the system calls grow with the number of data
  * segments, not with the size: a mostly empty 5 GiB file copies in a blink.
+ * Only a regular DST, truncated first, reads back what we skip as zeros: a
+ * pipe or a device must be sent the hole's zeros, so for them all is data.
  */
 static void next_segment(struct copy *c)
 {
+	if (!c->dst_regular) {
+		c->seg_end = c->size;
+		return;
+	}
 	off_t d = lseek(c->src, c->next, SEEK_DATA);
 	off_t h = d < 0 ? -1 : lseek(c->src, d, SEEK_HOLE);
 	if (d < 0 && errno == ENXIO) {
@@ -748,12 +758,29 @@ static void report(const struct copy *c)
 			prog, (long long)c->eof, t->blocks);
 }
 
+/*
+ * With stdin, stdout or stderr closed (`<&-`, `>&-`, `2>&-`), the next file
+ * opened takes that number: DST as descriptor 2 would receive our error
+ * lines and the -v report in the middle of the copy. Hold the three numbers
+ * with /dev/null first, so that the files of the copy never get them.
+ */
+static void hold_std_fds(void)
+{
+	for (int fd = 0; fd <= 2; fd++) {
+		if (fcntl(fd, F_GETFD) != -1 || errno != EBADF)
+			continue;
+		if (open("/dev/null", O_RDWR) != fd)
+			err(1, "/dev/null");
+	}
+}
+
 int main(int argc, char **argv)
 {
 	struct copy c = { .ralign = 1, .walign = 1, .align = 1, .src = -1, .dst = -1 };
 	struct stat src_st;
 
 	parse_args(&c, argc, argv);
+	hold_std_fds();
 	/* Past RLIMIT_FSIZE a write must fail with EFBIG, not kill us. */
 	signal(SIGXFSZ, SIG_IGN);
 	/* Everything that can fail before the copy starts, then DST. */
