@@ -297,6 +297,35 @@ static void open_src(struct copy *c, struct stat *st)
 }
 
 /*
+ * DST is our own stdout or stderr sent to a file (`cp-linked F /dev/stdout
+ * >>log`, or `>log 2>&1`): opening /dev/stdout made a second description of
+ * that file, at offset 0 and without O_APPEND, so our copy would truncate
+ * what `>>` keeps and our -v lines would overwrite the copy's first bytes.
+ * Write through the shell's descriptor instead, at its position, one block
+ * after the other, as cat would; and neither truncate it nor skip holes.
+ */
+static bool use_shell_fd(struct copy *c, const struct stat *dst_st)
+{
+	for (int fd = 1; fd <= 2; fd++) {
+		struct stat st;
+		if (fstat(fd, &st) == -1 || st.st_dev != dst_st->st_dev ||
+		    st.st_ino != dst_st->st_ino)
+			continue;
+		int dup = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+		if (dup == -1)
+			err(1, "%s", c->dst_name);
+		close(c->dst);
+		c->dst = dup;
+		c->dst_regular = c->dst_seekable = false;	/* no offsets, no truncation */
+		if (c->mode == MODE_DIRECT)
+			fprintf(stderr, "%s: %s: the shell's descriptor, no O_DIRECT for it\n",
+				prog, c->dst_name);
+		return true;
+	}
+	return false;
+}
+
+/*
  * DST is opened last, after every set-up step that can fail, and without
  * O_TRUNC: we must see whether it is SRC itself (same device and inode,
  * through a symlink or a hard link too) before destroying anything.
@@ -315,7 +344,8 @@ static void open_dst(struct copy *c, const struct stat *src_st)
 		errx(1, "'%s' and '%s' are the same file", c->src_name, c->dst_name);
 	c->dst_regular = S_ISREG(st.st_mode);
 	c->dst_seekable = seekable(c->dst);
-	if (c->mode == MODE_DIRECT)
+	bool shell_fd = c->dst_regular && use_shell_fd(c, &st);
+	if (c->mode == MODE_DIRECT && !shell_fd)
 		c->walign = try_direct(c->dst, c->dst_name, st.st_mode, c->dst_fallback);
 	c->align = c->ralign > c->walign ? c->ralign : c->walign;
 }

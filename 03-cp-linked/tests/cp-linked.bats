@@ -632,6 +632,31 @@ dst_untouched() {
 	[ ! -e "$SHM/new" ]
 }
 
+# /dev/stdout opens the shell's file again, at offset 0, without O_APPEND:
+# a copy through that second description would overwrite what `>>` keeps,
+# and the -v lines written through descriptor 2 would overwrite the copy.
+@test "DST /dev/stdout sent to a file: >> appends, >log 2>&1 holds the copy, then the -v lines" {
+	make_file "$SHM/src" 300000
+	for mode in "" "--direct --direct-fallback=src"; do
+		echo kept >"$SHM/log"
+		urun bash -c 'cp-linked $2 "$0" /dev/stdout >>"$1"' "$SHM/src" "$SHM/log" "$mode"
+		assert_status 0
+		{ echo kept; cat "$SHM/src"; } >"$SHM/want"
+		assert_same "$SHM/want" "$SHM/log"
+	done
+	urun bash -c 'cp-linked -v "$0" /dev/stdout >"$1" 2>&1' "$SHM/src" "$SHM/log"
+	assert_status 0
+	head -c 300000 "$SHM/log" | cmp - "$SHM/src"
+	[ "$(tail -c +300001 "$SHM/log" | grep -c '^cp-linked: ')" -eq 4 ]
+	tail -n 1 "$SHM/log" | grep -q 'copied 300000 bytes'
+	# splice(2) refuses a file opened for appending: one line, the file kept.
+	echo kept >"$SHM/log"
+	urun bash -c 'cp-linked --splice "$0" /dev/stdout 2>&1 >>"$1"' "$SHM/src" "$SHM/log"
+	assert_status 1
+	[ "$output" = "cp-linked: /dev/stdout: Invalid argument (this file does not support splice)" ]
+	[ "$(cat "$SHM/log")" = kept ]
+}
+
 # With 0, 1 and 2 closed, the files the program opens take those numbers:
 # DST must not become "stderr" and receive the -v report or an error line.
 @test "closed stdin, stdout and stderr: nothing but the copy lands in DST" {
