@@ -392,7 +392,8 @@ static __u64 out_offset(void)
  * under "ulimit -f" or ENOSPC when it retries the rest from a worker)
  * reports the bytes it wrote but leaves the file position where the write
  * began, because kiocb_done() only stores the new position when the last
- * attempt succeeded. Writing the rest at -1 would then overwrite them. So,
+ * attempt succeeded (since kernel commit 1939316bf988, also in the 6.1 and
+ * 6.5 stable series). Writing the rest at -1 would then overwrite them. So,
  * only after a short write: if the position is exactly where the write
  * began (out.pos: counted from our own writes, asked again after each error
  * line), move it past the bytes written. When something else wrote in
