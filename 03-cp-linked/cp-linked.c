@@ -18,6 +18,7 @@
  * published examples go wrong (see README.md).
  *
  * Usage:    cp-linked [-v] [-q DEPTH] [-b BLOCKSIZE] [--splice|--direct] SRC DST
+ *           (--direct-fallback=src|dst|both forces the page-cache path)
  * Build:    cc -std=gnu11 -Wall -Wextra -O2 -o cp-linked cp-linked.c -luring
  * Requires: Linux 5.6 (IORING_OP_READ/WRITE, the opcode probe; links since
  *           5.3), 5.7 for --splice (IORING_OP_SPLICE); liburing 2.2 or newer.
@@ -78,6 +79,7 @@ struct copy {
 	size_t ralign, walign;	/* O_DIRECT alignment of reads, of writes: 1 if none */
 	size_t align;		/* the larger: where blocks start */
 	bool verbose;
+	bool src_fallback, dst_fallback;	/* --direct-fallback: skip O_DIRECT */
 	const char *src_name, *dst_name;
 	int src, dst;
 	bool src_seekable, dst_seekable, dst_regular;
@@ -105,6 +107,9 @@ static void usage(FILE *f)
 		"  -b BLOCKSIZE  bytes per pair, k or M suffix allowed (default 128k)\n"
 		"  --splice      splice SRC->pipe->DST: the data never enters this process\n"
 		"  --direct      O_DIRECT on both files (BLOCKSIZE a multiple of %d)\n"
+		"  --direct-fallback=src|dst|both\n"
+		"                with --direct: copy that side through the page cache, as\n"
+		"                when its file system refuses O_DIRECT (tmpfs before 6.6)\n"
 		"  -v            print what was submitted and completed, on stderr\n"
 		"  -h, --help    this help\n",
 		prog, DEFAULT_DEPTH, DIRECT_ALIGN);
@@ -133,6 +138,7 @@ static void parse_args(struct copy *c, int argc, char **argv)
 	static const struct option opts[] = {
 		{ "splice", no_argument, NULL, 's' },
 		{ "direct", no_argument, NULL, 'd' },
+		{ "direct-fallback", required_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -153,12 +159,24 @@ static void parse_args(struct copy *c, int argc, char **argv)
 			}
 			c->mode = opt == 's' ? MODE_SPLICE : MODE_DIRECT;
 			break;
+		case 'f':
+			c->src_fallback = !strcmp(optarg, "src") || !strcmp(optarg, "both");
+			c->dst_fallback = !strcmp(optarg, "dst") || !strcmp(optarg, "both");
+			if (!c->src_fallback && !c->dst_fallback) {
+				fprintf(stderr, "%s: --direct-fallback takes src, dst or both\n", prog);
+				exit(2);
+			}
+			break;
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); exit(2);
 		}
 	}
 	if (argc - optind != 2) {
 		usage(stderr);
+		exit(2);
+	}
+	if ((c->src_fallback || c->dst_fallback) && c->mode != MODE_DIRECT) {
+		fprintf(stderr, "%s: --direct-fallback needs --direct\n", prog);
 		exit(2);
 	}
 	if (c->mode == MODE_DIRECT && c->block % DIRECT_ALIGN) {
@@ -213,12 +231,19 @@ static bool seekable(int fd)
 
 /*
  * --direct: turn O_DIRECT on with fcntl after the open, so that a file
- * system without direct I/O (procfs, sysfs, character devices) is told
- * apart from every other open error. Our choice when it refuses: say so and
- * copy that side through the page cache.
+ * system without direct I/O (procfs, sysfs, character devices, tmpfs before
+ * Linux 6.6) is told apart from every other open error. Our choice when it
+ * refuses: say so and copy that side through the page cache. fallback
+ * (--direct-fallback) takes that path without asking, so that it can be
+ * run and tested on a kernel whose file systems all say yes.
  */
-static size_t try_direct(int fd, const char *name, mode_t mode)
+static size_t try_direct(int fd, const char *name, mode_t mode, bool fallback)
 {
+	if (fallback) {
+		fprintf(stderr, "%s: %s: O_DIRECT not tried (--direct-fallback), "
+			"copying it through the page cache\n", prog, name);
+		return 1;
+	}
 	if (!S_ISREG(mode) && !S_ISBLK(mode)) {
 		/* On a pipe O_DIRECT means "packet mode": not what we want. */
 		fprintf(stderr, "%s: %s: not a file or a block device, no O_DIRECT for it\n",
@@ -255,13 +280,14 @@ static void open_src(struct copy *c, struct stat *st)
 	else
 		c->size = 0;	/* unknown: every block is a probe */
 	if (c->mode == MODE_DIRECT)
-		c->ralign = try_direct(c->src, c->src_name, st->st_mode);
+		c->ralign = try_direct(c->src, c->src_name, st->st_mode, c->src_fallback);
 }
 
 /*
- * DST is opened without O_TRUNC: we must see whether it is SRC itself
- * (same device and inode, through a symlink or a hard link too) before
- * destroying anything. Only then is it truncated.
+ * DST is opened last, after every set-up step that can fail, and without
+ * O_TRUNC: we must see whether it is SRC itself (same device and inode,
+ * through a symlink or a hard link too) before destroying anything.
+ * truncate_dst() empties it when nothing can stop the copy any more.
  */
 static void open_dst(struct copy *c, const struct stat *src_st)
 {
@@ -275,21 +301,27 @@ static void open_dst(struct copy *c, const struct stat *src_st)
 	if (st.st_dev == src_st->st_dev && st.st_ino == src_st->st_ino)
 		errx(1, "'%s' and '%s' are the same file", c->src_name, c->dst_name);
 	c->dst_regular = S_ISREG(st.st_mode);
-	if (c->dst_regular && ftruncate(c->dst, 0) == -1)
-		err(1, "%s", c->dst_name);
 	c->dst_seekable = seekable(c->dst);
 	if (c->mode == MODE_DIRECT)
-		c->walign = try_direct(c->dst, c->dst_name, st.st_mode);
+		c->walign = try_direct(c->dst, c->dst_name, st.st_mode, c->dst_fallback);
 	c->align = c->ralign > c->walign ? c->ralign : c->walign;
+}
+
+static void truncate_dst(struct copy *c)
+{
+	if (c->dst_regular && ftruncate(c->dst, 0) == -1)
+		err(1, "%s", c->dst_name);
 }
 
 /*
  * A pipe or a FIFO has no offsets: two reads in flight on it would race
  * for the data, and two writes would interleave. One pair at a time then.
+ * This runs before DST is opened (a failure here must leave DST as it
+ * was), so a DST without offsets cuts the depth later, in fit_depth().
  */
 static void setup_slots(struct copy *c)
 {
-	if (!c->src_seekable || !c->dst_seekable)
+	if (!c->src_seekable)
 		c->depth = 1;
 	c->slots = calloc(c->depth, sizeof(*c->slots));
 	if (!c->slots)
@@ -323,6 +355,19 @@ static void setup_slots(struct copy *c)
 	c->eof = -1;
 }
 
+static void fit_depth(struct copy *c)
+{
+	if (c->dst_seekable)
+		return;
+	for (unsigned i = 1; i < c->depth; i++) {
+		if (c->slots[i].pipe[0] != -1) {
+			close(c->slots[i].pipe[0]);
+			close(c->slots[i].pipe[1]);
+		}
+	}
+	c->depth = 1;
+}
+
 static size_t align_up(size_t n, size_t align)
 {
 	return (n + align - 1) / align * align;
@@ -344,16 +389,36 @@ static void preallocate(struct copy *c, off_t from, off_t to)
 }
 
 /*
+ * SEEK_DATA found no data at or past c->next: lseek(2) says ENXIO means
+ * "only a hole from here to the end of the file" (or next is past the
+ * end, if the file shrank). Nothing is read or written for a hole: the
+ * copy jumps to the file's size now, the probe read there finds the end
+ * of file, and finish() gives DST that size, so the hole stays a hole.
+ * O_DIRECT must start aligned: the probe starts at the aligned offset
+ * below the end, and copies at most one block of the hole's zeros.
+ */
+static void skip_trailing_hole(struct copy *c)
+{
+	struct stat st;
+	off_t end = fstat(c->src, &st) == 0 ? st.st_size : c->next;
+
+	end -= end % (off_t)c->align;
+	if (end > c->next)
+		c->next = end;
+	c->size = c->seg_end = c->next;
+}
+
+/*
  * Skip holes: SEEK_DATA/SEEK_HOLE find the next data segment, so a sparse
- * source stays sparse and a mostly empty 5 GiB file copies in a blink.
+ * source stays sparse, and the system calls grow with the number of data
+ * segments, not with the size: a mostly empty 5 GiB file copies in a blink.
  */
 static void next_segment(struct copy *c)
 {
 	off_t d = lseek(c->src, c->next, SEEK_DATA);
 	off_t h = d < 0 ? -1 : lseek(c->src, d, SEEK_HOLE);
 	if (d < 0 && errno == ENXIO) {
-		/* No data at or past next: the file shrank. Probe from here. */
-		c->size = c->next;
+		skip_trailing_hole(c);
 		return;
 	}
 	if (d < 0 || h < 0) {		/* no SEEK_DATA here: all data */
@@ -682,10 +747,13 @@ int main(int argc, char **argv)
 	parse_args(&c, argc, argv);
 	/* Past RLIMIT_FSIZE a write must fail with EFBIG, not kill us. */
 	signal(SIGXFSZ, SIG_IGN);
+	/* Everything that can fail before the copy starts, then DST. */
 	setup_ring(&c);
 	open_src(&c, &src_st);
-	open_dst(&c, &src_st);
 	setup_slots(&c);
+	open_dst(&c, &src_st);
+	fit_depth(&c);
+	truncate_dst(&c);
 
 	run(&c);
 	if (!c.error && c.eof < 0)
