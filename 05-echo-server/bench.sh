@@ -25,10 +25,10 @@
 #
 # Environment (defaults):
 #   RUNS=5 SECS=3 CONNS="1 50 500 5000" SIZE=64
-#   RATE=10000   offered round trips/s, all connections together
+#   RATE=5000    offered round trips/s, all connections together
 #   RATE1=1000   the same with one connection, whose pace is one round
 #                trip's latency, not CPU: a few stalls of the shared machine
-#                would hold it under 10000
+#                would hold it under RATE
 #   IDLE=5000    idle connections for the memory table (0 skips it)
 #   SERVERS="echo-server=./echo-server epoll-echo=./epoll-echo"
 #                NAME=COMMAND...; the last one is the baseline of the ratios
@@ -37,7 +37,7 @@
 set -uo pipefail
 cd "$(dirname "$0")"
 RUNS=${RUNS:-5} SECS=${SECS:-3} CONNS=${CONNS:-1 50 500 5000} SIZE=${SIZE:-64}
-RATE=${RATE:-10000} RATE1=${RATE1:-1000} IDLE=${IDLE:-5000}
+RATE=${RATE:-5000} RATE1=${RATE1:-1000} IDLE=${IDLE:-5000}
 SERVERS=${SERVERS:-echo-server=./echo-server epoll-echo=./epoll-echo}
 LESSON=${LESSON:-05-echo-server} TSV=${TSV:-bench.tsv}
 SRV_CPU=${SRV_CPU:-1} CLI_CPU=${CLI_CPU:-0}
@@ -201,16 +201,17 @@ $1 == "sys"  { sys[$2 " " $3] = $4 }
 $1 == "rss"  { rss0[$2] = rss0[$2] " " $3; rss[$2] = rss[$2] " " $4 }
 END {
 	ns = split(names, S, " "); base = S[ns]; nc = split(conns, C, " ")
-	print "**Flat out** (500 connections, unpaced, one run each): the load client is the limit."
+	print "### Flat out: the load client is the limit (500 connections, unpaced, one run each)"
 	print ""
 	print "| server | round trips/s | client CPU | server us/rt |"
 	print "|---|---|---|---|"
 	for (m = 1; m <= ns; m++)
 		printf "| %s | %d | %d%% | %.2f |\n", S[m], ceil_rt[S[m]], ceil_cli[S[m]], ceil_us[S[m]]
 	print ""
-	printf "**At a fixed offered load** (%d B messages; %d round trips/s in all, %d with one connection):\n", size, rate, rate1
-	print "server CPU time per round trip in us, median of the runs; the ratios are medians of"
-	print "the ratios of runs made back to back."
+	printf "### Server CPU per round trip at a fixed offered load (%d B messages)\n\n", size
+	printf "The client offers %d round trips/s in all (%d with one connection). Server CPU time per\n", rate, rate1
+	print "round trip in us, median of the runs; the ratios are medians of the ratios of runs made back"
+	print "to back; client CPU is the highest median share of its core."
 	print ""
 	hdr = "| conns | offered rt/s |"; sep = "|---|---|"
 	for (m = 1; m <= ns; m++) { hdr = hdr " " S[m] " us/rt |"; sep = sep "---|" }
@@ -237,8 +238,9 @@ END {
 	}
 	if (count) {
 		print ""
-		print "**System calls per round trip** at the same offered load, one run each, counted by"
-		print "perf (raw_syscalls:sys_enter, 100 ms intervals inside the measuring window of the client,"
+		print "### System calls per round trip at the same offered load"
+		print ""
+		print "One run each, counted by perf (raw_syscalls:sys_enter, 100 ms intervals inside the measuring window of the client,"
 		print "so connecting and closing are left out):"
 		print ""
 		hdr = "| conns |"; sep = "|---|"
@@ -256,7 +258,9 @@ END {
 	}
 	if (idle > 0) {
 		print ""
-		print "**Memory**: VmRSS at start, and holding " idle " idle connections (one 64 B echo each), median:"
+		print "### Memory holding " idle " idle connections"
+		print ""
+		print "VmRSS at start, and with " idle " idle connections open (one 64 B echo each), median:"
 		print ""
 		print "| server | RSS at start | RSS, " idle " idle | vs " base " |"
 		print "|---|---|---|---|"
