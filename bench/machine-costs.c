@@ -228,6 +228,12 @@ static void print_row(const char *what, const char *unit, double *v, int rounds,
 	       v[rounds - 1], how);
 }
 
+static void usage(void)
+{
+	fprintf(stderr, "usage: %s [-r ROUNDS] [-s SCALE]\n", prog);
+	exit(2);
+}
+
 static long parse_long(const char *s, const char *what, long max)
 {
 	char *end;
@@ -249,20 +255,17 @@ int main(int argc, char **argv)
 	long rounds = 5, scale = 1;
 	int opt;
 
+	opterr = 0;    /* one line of our own instead of getopt's */
 	while ((opt = getopt(argc, argv, "r:s:")) != -1) {
 		if (opt == 'r')
 			rounds = parse_long(optarg, "-r", MAX_ROUNDS);
 		else if (opt == 's')
 			scale = parse_long(optarg, "-s", 100000);
-		else {
-			fprintf(stderr, "usage: %s [-r ROUNDS] [-s SCALE]\n", prog);
-			return 2;
-		}
+		else
+			usage();
 	}
-	if (optind != argc) {
-		fprintf(stderr, "usage: %s [-r ROUNDS] [-s SCALE]\n", prog);
-		return 2;
-	}
+	if (optind != argc)
+		usage();
 	int cpu[2], cpus = allowed_cpus(cpu);
 
 	/* The probes alternate inside each round, so a noisy neighbour
@@ -287,5 +290,7 @@ int main(int argc, char **argv)
 		  "`mmap` anonymous memory, `MADV_NOHUGEPAGE`, write one byte a page");
 	print_row("memcpy bandwidth", "GiB/s", copy, (int)rounds,
 		  "between two touched buffers, best of 3 copies a round");
+	if (fflush(stdout) != 0 || ferror(stdout))    /* a full disk, a closed pipe */
+		die("stdout", errno ? errno : EIO);
 	return 0;
 }

@@ -47,13 +47,20 @@ copy_tree() {
 
 @test "machine-costs rejects bad arguments with one line and exit 2" {
 	local bad
-	for bad in "-r 0" "-r x" "-s -1" "extra"; do
+	for bad in "-r 0" "-r x" "-s -1" "-x" "-r" "extra"; do
 		# shellcheck disable=SC2086
 		run timeout 10 "$TMP/bin/machine-costs" $bad
 		assert_status 2
 		[ "${#lines[@]}" -eq 1 ]
 		[[ "$output" == "machine-costs: "* || "$output" == "usage: machine-costs "* ]]
 	done
+}
+
+@test "machine-costs says so when its table cannot be written" {
+	[ -w /dev/full ] || skip "no /dev/full here"
+	run timeout 60 bash -c '"$0" -r 1 -s 500 >/dev/full' "$TMP/bin/machine-costs"
+	assert_status 1
+	[ "$output" = "machine-costs: stdout: No space left on device" ]
 }
 
 @test "every README block that quotes bench/REPORT.md matches it" {
@@ -154,4 +161,18 @@ quote_two_blocks() {
 	sed -i '/^| 01 raw-cat vs cat |/s/1\.25x/1.2x/' "$TMP/tree/README.md"
 	run timeout 60 "$TOP/tools/bench-blocks" -C "$TMP/tree" --check
 	assert_status 0
+}
+
+@test "a quoted section leaves out the report's own heading, and its links resolve from the README" {
+	copy_tree
+	printf '\n<!-- bench:begin machine: -->\n<!-- bench:end -->\n<!-- bench:begin 05-echo-server: -->\n<!-- bench:end -->\n' \
+		>>"$TMP/tree/01-raw-syscalls/README.md"
+	timeout 60 "$TOP/tools/bench-blocks" -C "$TMP/tree" >/dev/null
+	sed -n '/bench:begin machine/,$p' "$TMP/tree/01-raw-syscalls/README.md" >"$TMP/blocks"
+	grep -q '](../bench/machine-costs.c)' "$TMP/blocks"
+	grep -q '](../bench/REPORT.md)' "$TMP/blocks"
+	run grep -E '^## |^Lesson README: ' "$TMP/blocks"
+	assert_status 1
+	run timeout 60 "$TOP/tools/check-refs" -C "$TMP/tree" 01-raw-syscalls/README.md
+	[[ "$output" != *"link to"* ]]
 }
