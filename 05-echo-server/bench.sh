@@ -17,7 +17,7 @@
 #                               inside the window of the client (it says when
 #                               that opened), over the round trips made in
 #                               them, so connecting and closing are left out
-# First one flat-out run per server shows the client's ceiling. Each run has
+# First one flat-out run per server shows what limits an unpaced run. Each run has
 # a fresh server pinned to SRV_CPU and the client to CLI_CPU (unpinned runs
 # on 2 vCPUs spread 2-4x); the servers take turns run by run, in a rotating
 # order, so a noisy neighbour hurts each alike. Figures are medians over
@@ -35,7 +35,7 @@
 #   LESSON=05-echo-server TSV=bench.tsv   what bench.tsv rows are keyed by
 #   SRV_CPU=1 CLI_CPU=0
 set -uo pipefail
-cd "$(dirname "$0")"
+cd "$(dirname "$0")" || exit 1
 RUNS=${RUNS:-5} SECS=${SECS:-3} CONNS=${CONNS:-1 50 500 5000} SIZE=${SIZE:-64}
 RATE=${RATE:-5000} RATE1=${RATE1:-1000} IDLE=${IDLE:-5000}
 SERVERS=${SERVERS:-echo-server=./echo-server epoll-echo=./epoll-echo}
@@ -58,7 +58,6 @@ for s in $SERVERS; do
 	CMD[${s%%=*}]=${s#*=}
 	[ -x "${s#*=}" ] || { echo "bench: ${s#*=} missing" >&2; exit 1; }
 done
-BASE=${NAMES[-1]}
 
 # start NAME: a fresh server on SRV_CPU and a free port; sets SPID and PORT.
 start() {
@@ -113,7 +112,7 @@ rotate() {
 echo "bench: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) vCPUs, Linux $(uname -r)," \
 	"load average $(cut -d' ' -f1-3 /proc/loadavg); $RUNS runs of ${SECS}s per cell" >&2
 
-# 1. The ceiling: flat out at 500 connections, once per server.
+# 1. Flat out at 500 connections, once per server.
 for n in "${NAMES[@]}"; do
 	start "$n"
 	r=$(load "$n" 500 "$SECS" flat)
@@ -201,7 +200,11 @@ $1 == "sys"  { sys[$2 " " $3] = $4 }
 $1 == "rss"  { rss0[$2] = rss0[$2] " " $3; rss[$2] = rss[$2] " " $4 }
 END {
 	ns = split(names, S, " "); base = S[ns]; nc = split(conns, C, " ")
-	print "### Flat out: the load client is the limit (500 connections, unpaced, one run each)"
+	print "### Flat out (500 connections, unpaced, one run each)"
+	print ""
+	print "Round trips a second here are set by whichever runs out first, the client (one core,"
+	print "checking every byte) or the CPU time the machine gives the two; client CPU is the share"
+	print "of its core the client used. Not a figure of the servers: the tables below are."
 	print ""
 	print "| server | round trips/s | client CPU | server us/rt |"
 	print "|---|---|---|---|"

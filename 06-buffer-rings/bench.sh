@@ -4,8 +4,8 @@
 # solution (provide-buffers: the legacy IORING_OP_PROVIDE_BUFFERS design).
 # `make bench` runs it; it is never part of `make test`.
 #
-#   1. ../05-echo-server/bench.sh with these four servers: the load client's
-#      flat-out ceiling; server CPU and system calls per round trip at a
+#   1. ../05-echo-server/bench.sh with these four servers: one flat-out
+#      run each; server CPU and system calls per round trip at a
 #      fixed offered load (tests/echo-load -R) at 1, 50, 500 and 5000
 #      connections; memory holding 5000 idle connections. Its knobs (RUNS,
 #      SECS, CONNS, RATE, RATE1, IDLE, SRV_CPU, CLI_CPU) work here too.
@@ -16,7 +16,7 @@
 #      function they hit, and each kind's share turned into microseconds
 #      per round trip.
 set -uo pipefail
-cd "$(dirname "$0")"
+cd "$(dirname "$0")" || exit 1
 RATE=${RATE:-5000} SECS=${SECS:-3} PROFILE_CONNS=${PROFILE_CONNS:-500}
 SRV_CPU=${SRV_CPU:-1} CLI_CPU=${CLI_CPU:-0}
 LOAD=$PWD/../tests/echo-load
@@ -39,8 +39,11 @@ legacy() {
 			patch -s -f -F0 -o "$RAW.legacy.c" "$RAW.start.c" $sol/02-provide-buffers.diff </dev/null
 	else
 		patch -s -f -F0 -r - -o "$RAW.legacy.c" bufring-echo.c $sol/2-provide-buffers.diff </dev/null
-	fi >/dev/null 2>&1 &&
-		cc -std=gnu11 -O2 -I. -o "$RAW.legacy" "$RAW.legacy.c" $(pkg-config --cflags --libs liburing 2>/dev/null || echo -luring)
+	fi >/dev/null 2>&1 || return 1
+	local uring
+	uring=$(pkg-config --cflags --libs liburing 2>/dev/null) || uring=-luring
+	# shellcheck disable=SC2086  # the flags are words
+	cc -std=gnu11 -O2 -I. -o "$RAW.legacy" "$RAW.legacy.c" $uring
 }
 SERVERS="bufring-echo=$PWD/bufring-echo echo-server=$PWD/../05-echo-server/echo-server"
 if legacy; then
