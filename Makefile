@@ -3,6 +3,7 @@
 #   make demo         run each lesson once, narrated
 #   make test         the whole test suite (make check is the same)
 #   make bench        every lesson's measurements, and bench/REPORT.md
+#   make site         the lessons as static pages in build/site/ (tools/site)
 #   make clean
 #   make SANITIZE=1 test    the same tests on ASan+UBSan builds
 # CFLAGS and CC given here reach every lesson's Makefile.
@@ -39,11 +40,15 @@ demo: setup-build
 test check: tools-for-tests $(LESSONS)
 	@prove $(PROVE_FLAGS) --exec 'bats --tap' $(TESTS)
 
+site:
+	@tools/setup-deps site
+	@tools/site
+
 bench: setup-bench $(LESSONS)
 	@tools/bench-report $(LESSONS)
 
 clean:
 	@for l in $(LESSONS) tests; do $(MAKE) -s -C $$l clean; done
-	rm -rf bench/build
+	rm -rf bench/build build/site build/site-shots
 
-.PHONY: all demo test check bench clean setup-build setup-test setup-bench tools-for-tests $(LESSONS)
+.PHONY: all demo test check bench site clean setup-build setup-test setup-bench tools-for-tests $(LESSONS)

@@ -214,10 +214,7 @@ static int ring_open(struct ring *r, unsigned entries)
 	return 0;
 }
 
-
 /* ---- --trace: draw both rings so a student can watch them move. ---- */
-
-static void out_after_stderr(void);
 
 static void draw_ring(const char *name, unsigned head, unsigned tail,
 		      unsigned mask, unsigned entries, const char *meaning)
@@ -245,7 +242,6 @@ static void trace_rings(const struct ring *r, const char *step)
 		  "queued for the kernel");
 	draw_ring("CQ", cq_head, cq_tail, r->cq_mask, r->cq_entries,
 		  "completed, not yet read");
-	out_after_stderr();
 }
 
 /* ---- Submitting: fill an SQE, then publish it with the SQ tail. ---- */
@@ -375,8 +371,8 @@ static void out_begin(void)
 	out.positioned = out.pos >= 0;
 }
 
-/* We just wrote to stderr, which may be the same open file as stdout
- * (">log 2>&1"): where our next write at -1 lands moved with it. */
+/* We just reported an error on stderr, which may be the same open file as
+ * stdout (">log 2>&1"): where our next write at -1 lands moved with it. */
 static void out_after_stderr(void)
 {
 	if (out.positioned && out.at_position)
@@ -396,8 +392,13 @@ static __u64 out_offset(void)
  * under "ulimit -f" or ENOSPC when it retries the rest from a worker)
  * reports the bytes it wrote but leaves the file position where the write
  * began, because kiocb_done() only stores the new position when the last
- * attempt succeeded. Writing the rest at -1 would then overwrite them. So,
- * only after a short write: if the position did not move, move it.
+ * attempt succeeded (since kernel commit 1939316bf988, also in the 6.1 and
+ * 6.5 stable series). Writing the rest at -1 would then overwrite them. So,
+ * only after a short write: if the position is exactly where the write
+ * began (out.pos: counted from our own writes, asked again after each error
+ * line), move it past the bytes written. When something else wrote in
+ * between (--trace lines on a shared stderr, another program), out.pos is
+ * stale, the position does not match it, and nothing is moved.
  */
 static void out_after_short_write(int written)
 {
@@ -507,9 +508,10 @@ static long long read_batch(struct ring *r, int fd, off_t offset, bool seekable,
 
 /* Print one file. Returns 0, or -errno of a read error (write errors
  * come back through *write_err and end the program). A seekable file is
- * read at offsets from its position, and its position is left where the
- * reading stopped, as read(2) leaves it: "raw-cat - -" then prints a file
- * on stdin once, as "cat - -" does. */
+ * read at offsets from its position; stdin's position is then left where
+ * the reading stopped, as read(2) leaves it: "raw-cat - -" prints a file
+ * on stdin once, as "cat - -" does, and "{ raw-cat -; cat; } <file" goes
+ * on after it. */
 static int cat_fd(struct ring *r, int fd, int *write_err)
 {
 	off_t offset = lseek(fd, 0, SEEK_CUR);
@@ -533,7 +535,7 @@ static int cat_fd(struct ring *r, int fd, int *write_err)
 		if (seekable)
 			batch = moved < (long long)batch * CHUNK ? 1 : QUEUE_DEPTH;
 	}
-	if (seekable)
+	if (seekable && fd == STDIN_FILENO)     /* only stdin is shared */
 		lseek(fd, offset, SEEK_SET);
 	if (*write_err < 0)
 		return 0;
@@ -556,7 +558,18 @@ static void usage(FILE *to)
 		prog, QUEUE_DEPTH, CHUNK);
 }
 
-/* Returns the index of the first FILE argument, or -(exit code). */
+/* --help: the usage on stdout, which can fail like any output (>/dev/full). */
+static int help(void)
+{
+	usage(stdout);
+	if (fflush(stdout) == 0)
+		return 0;
+	fprintf(stderr, "%s: write to stdout: %s\n", prog, strerror(errno));
+	return 1;
+}
+
+/* Returns the index of the first FILE argument, or -(exit code). A usage
+ * error is one line, and says where the options are listed. */
 static int parse_args(int argc, char **argv)
 {
 	int i;
@@ -567,8 +580,7 @@ static int parse_args(int argc, char **argv)
 			i++;
 			break;
 		} else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-			usage(stdout);
-			return 0;         /* nothing more to do, exit 0 */
+			return -help();   /* nothing more to do */
 		} else if (strcmp(a, "--trace") == 0) {
 			opt.trace = true;
 		} else if (strcmp(a, "--stats") == 0) {
@@ -578,15 +590,16 @@ static int parse_args(int argc, char **argv)
 		} else if (strcmp(a, "--own-offsets") == 0) {
 			opt.own_offsets = true;
 		} else if (a[0] == '-' && a[1] != '\0') {
-			fprintf(stderr, "%s: unknown option %s\n", prog, a);
-			usage(stderr);
+			fprintf(stderr, "%s: unknown option %s; %s --help lists the"
+				" options\n", prog, a, prog);
 			return -2;
 		} else {
 			break;
 		}
 	}
 	if (i == argc) {
-		usage(stderr);
+		fprintf(stderr, "%s: no FILE given (\"-\" is standard input); %s"
+			" --help lists the options\n", prog, prog);
 		return -2;
 	}
 	return i;
@@ -621,10 +634,27 @@ static int hold_closed_std_fds(void)
 }
 
 /* One line on stderr, which may share stdout's file (see out_after_stderr). */
-static void report(const char *what, int errnum)
+static void report(const char *what, const char *why)
 {
-	fprintf(stderr, "%s: %s: %s\n", prog, what, strerror(errnum));
+	fprintf(stderr, "%s: %s: %s\n", prog, what, why);
 	out_after_stderr();
+}
+
+/*
+ * "raw-cat log >>log": reading a file while appending it to itself never
+ * reaches the end (each batch reads what the last one wrote) and stops only
+ * when the disk or "ulimit -f" is full. cat refuses a regular input that is
+ * stdout's own file and has data left after its read position; so do we.
+ * ("raw-cat f >f" is fine: the shell emptied f first, nothing is left.)
+ */
+static bool is_own_output(int fd)
+{
+	struct stat in, outst;
+
+	if (fstat(fd, &in) < 0 || fstat(STDOUT_FILENO, &outst) < 0)
+		return false;
+	return S_ISREG(in.st_mode) && in.st_dev == outst.st_dev &&
+	       in.st_ino == outst.st_ino && lseek(fd, 0, SEEK_CUR) < in.st_size;
 }
 
 int main(int argc, char **argv)
@@ -645,14 +675,19 @@ int main(int argc, char **argv)
 	for (int i = first; i < argc && write_err == 0; i++) {
 		int fd = open_input(argv[i]);
 		if (fd < 0) {
-			report(argv[i], errno);
+			report(argv[i], strerror(errno));
 			status = 1;
 			continue;
 		}
-		int err = cat_fd(&ring, fd, &write_err);
-		if (err < 0) {
-			report(argv[i], -err);
+		if (is_own_output(fd)) {
+			report(argv[i], "input file is output file");
 			status = 1;
+		} else {
+			int err = cat_fd(&ring, fd, &write_err);
+			if (err < 0) {
+				report(argv[i], strerror(-err));
+				status = 1;
+			}
 		}
 		opt.files++;
 		if (fd != STDIN_FILENO)
@@ -660,7 +695,7 @@ int main(int argc, char **argv)
 	}
 	out_end();
 	if (write_err < 0) {
-		report("write to stdout", -write_err);
+		report("write to stdout", strerror(-write_err));
 		status = 1;
 	}
 	if (opt.stats)

@@ -84,6 +84,18 @@ check_sizes_with() {
 	done
 }
 
+@test "a terminal on stdout (a pty from script(1)) gets every line, on both output paths" {
+	command -v script >/dev/null || skip "script(1) (util-linux) is not installed"
+	printf 'hello, ring\n' >"$TMP/hello.txt"
+	local mode
+	for mode in "" --own-offsets; do
+		urun script -qec "raw-cat $mode $TMP/hello.txt $TMP/hello.txt" /dev/null
+		assert_status 0
+		# the terminal turns each \n into \r\n
+		[ "$output" = "$(printf 'hello, ring\r\nhello, ring\r')" ]
+	done
+}
+
 @test "a file whose st_size is 0 but has content (/proc) is read to EOF" {
 	[ "$(stat -c %s /proc/self/mountinfo)" -eq 0 ]
 	# /proc/self is the reader itself, so compare a file that does not depend on
@@ -170,16 +182,59 @@ check_sizes_with() {
 	done
 }
 
-@test "usage: no file is a usage error, -h is help, an unknown option exits 2" {
-	urun raw-cat
+@test "RLIMIT_FSIZE with --trace on another file, and with an error line before the data in the same file" {
+	make_file "$TMP/in" 100000
+	urun bash -c 'trap "" XFSZ; ulimit -f 50; raw-cat --trace "$1" >"$0" 2>"$0.trace"' "$TMP/out" "$TMP/in"
+	assert_status 1
+	[ "$(tail -n 1 "$TMP/out.trace")" = "raw-cat: write to stdout: File too large" ]
+	[ "$(stat -c %s "$TMP/out")" -eq 51200 ]
+	cmp -n 51200 "$TMP/in" "$TMP/out"
+	# The error line moves the shared position; the data follows it, cut at
+	# the limit, and the fix-up after the short write still applies.
+	urun bash -c 'trap "" XFSZ; ulimit -f 50; raw-cat "$1.missing" "$1" >"$0" 2>&1' "$TMP/log" "$TMP/in"
+	assert_status 1
+	local first="raw-cat: $TMP/in.missing: No such file or directory"
+	[ "$(head -n 1 "$TMP/log")" = "$first" ]
+	[ "$(stat -c %s "$TMP/log")" -eq 51200 ]
+	local skip=$((${#first} + 1))
+	cmp -n $((51200 - skip)) "$TMP/in" <(tail -c +$((skip + 1)) "$TMP/log")
+}
+
+@test "usage: no file is a usage error, -h is help, an unknown option exits 2, each in one line" {
+	urun_split raw-cat
 	assert_status 2
-	[[ "$output" == usage:* ]]
+	[ -z "$output" ]
+	[ "$stderr_out" = "raw-cat: no FILE given (\"-\" is standard input); raw-cat --help lists the options" ]
 	urun raw-cat --help
 	assert_status 0
 	[[ "$output" == usage:* ]]
-	urun raw-cat --bogus /dev/null
+	urun_split raw-cat --bogus /dev/null
 	assert_status 2
-	[[ "${lines[0]}" == "raw-cat: unknown option --bogus" ]]
+	[ "$stderr_out" = "raw-cat: unknown option --bogus; raw-cat --help lists the options" ]
+}
+
+@test "--help to a full or closed stdout is a write error, exit 1, as with cat" {
+	urun bash -c 'raw-cat --help >/dev/full'
+	assert_status 1
+	[ "$output" = "raw-cat: write to stdout: No space left on device" ]
+	urun bash -c 'raw-cat --help >&-'
+	assert_status 1
+	[ "$output" = "raw-cat: write to stdout: Bad file descriptor" ]
+}
+
+@test "a file that is also stdout (>>f) is refused, as cat refuses it, not copied onto itself until the disk fills" {
+	printf 'hello, ring\n' >"$TMP/hello.txt"
+	printf 'mine\n' >"$TMP/self"
+	# ulimit -f bounds a run that would copy the file onto itself for ever.
+	like_cat 'ulimit -f 1024; cp self log; raw-cat hello.txt log hello.txt >>log 2>&1'
+	[ "$(grep -c 'input file is output file' "$TMP/log.raw")" -eq 1 ]
+	[ "$(stat -c %s "$TMP/log.raw")" -lt 200 ]
+	# the same file on stdin
+	like_cat 'ulimit -f 1024; cp self log; raw-cat - <log >>log 2>&1'
+	[ "$(grep -c 'input file is output file' "$TMP/log.raw")" -eq 1 ]
+	# "raw-cat f >f" empties f first: nothing to read, nothing to refuse
+	like_cat 'cp self log; raw-cat log >log 2>&1'
+	[ ! -s "$TMP/log.raw" ]
 }
 
 @test "--trace draws both rings; --stats counts a batch per io_uring_enter" {
@@ -230,8 +285,7 @@ check_sizes_with() {
 # are named raw-cat's. CMD is bash run in $TMP.
 like_cat() {
 	local script=$1
-	local cat_script=${script//raw-cat --own-offsets/cat}
-	cat_script=${cat_script//raw-cat/cat}
+	local cat_script=${script//raw-cat/cat}
 	(cd "$TMP" && rm -f log && timeout 20 bash -c "$cat_script") || true
 	# cat's messages, named as raw-cat's (anywhere: a file need not end in a newline)
 	perl -0777 -pe 's/cat: /raw-cat: /g' "$TMP/log" >"$TMP/log.cat"
@@ -274,8 +328,13 @@ like_cat() {
 }
 
 @test "a killed run leaves the position after what it wrote: the next writer appends" {
-	# raw-cat writes the first line, then waits on the pipe and is killed.
-	like_cat '{ { echo first; sleep 2; } | timeout -s KILL 1 raw-cat -; echo after; } >log'
+	# raw-cat writes the first line, then waits on the pipe; the writer kills
+	# it (SIGKILL: no clean-up runs) once the line is in the log.
+	like_cat 'rm -f pid; { { echo first
+		     for i in $(seq 200); do [ -s pid ] && grep -q first log && break; sleep 0.05; done
+		     kill -KILL "$(cat pid)"; } |
+		   sh -c "echo \$\$ >pid; exec raw-cat -"
+		   echo after; } >log'
 	[ "$(cat "$TMP/log.raw")" = "$(printf 'first\nafter')" ]
 }
 
