@@ -5,6 +5,7 @@
 #   make bench        every lesson's measurements, and bench/REPORT.md
 #   make kernels      every lesson on Debian's kernels under qemu (tools/kernel-matrix),
 #                     recorded in bench/KERNELS.md and each lesson README
+#   make site         the lessons as static pages in build/site/ (tools/site)
 #   make clean
 #   make SANITIZE=1 test    the same tests on ASan+UBSan builds
 # CFLAGS and CC given here reach every lesson's Makefile.
@@ -41,6 +42,10 @@ demo: setup-build
 test check: tools-for-tests $(LESSONS)
 	@prove $(PROVE_FLAGS) --exec 'bats --tap' $(TESTS)
 
+site:
+	@tools/setup-deps site
+	@tools/site
+
 bench: setup-bench $(LESSONS)
 	@tools/bench-report $(LESSONS)
 
@@ -49,6 +54,6 @@ kernels: setup-build
 
 clean:
 	@for l in $(LESSONS) tests; do $(MAKE) -s -C $$l clean; done
-	rm -rf bench/build
+	rm -rf bench/build build/site build/site-shots
 
-.PHONY: all demo test check bench kernels clean setup-build setup-test setup-bench tools-for-tests $(LESSONS)
+.PHONY: all demo test check bench kernels site clean setup-build setup-test setup-bench tools-for-tests $(LESSONS)

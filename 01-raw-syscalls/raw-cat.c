@@ -8,11 +8,15 @@
  * acquire load or written with a release store, and each one says what it
  * orders. This is what liburing does for you in lesson 02.
  *
- * Usage:    raw-cat [--trace] [--stats] [--separate-mmaps] FILE...
+ * Usage:    raw-cat [--trace] [--stats] [--separate-mmaps] [--own-offsets] FILE...
  *           (FILE "-" is standard input)
  * Build:    cc -std=gnu11 -Wall -Wextra -O2 -o raw-cat raw-cat.c
- * Requires: Linux 5.6 (IORING_FEAT_RW_CUR_POS, for writing at stdout's own
- *           position); no liburing, only the kernel's <linux/io_uring.h>.
+ * Requires: Linux 5.1 (READV, WRITEV); 5.4 maps both rings at once
+ *           (IORING_FEAT_SINGLE_MMAP); 5.6 writes stdout at its own position
+ *           (IORING_FEAT_RW_CUR_POS), so output shared with other writers
+ *           lands where write(2) would put it. Older kernels take the older
+ *           path by themselves; --separate-mmaps and --own-offsets force it.
+ *           No liburing, only the kernel's <linux/io_uring.h>.
  * Leaves out: non-blocking descriptors and -EAGAIN (lesson 02), linked
  *           requests (03), SQPOLL (04). Opening files uses plain open(2).
  */
@@ -25,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -78,10 +83,12 @@ struct ring {
 	/* what the run did, for --stats and --trace */
 	unsigned long enters, sqes_submitted, cqes_seen;
 	bool trace;
+	/* errno of a failed io_uring_enter: the ring is then out of use */
+	int enter_err;
 };
 
 static struct {
-	bool trace, stats, separate_mmaps;
+	bool trace, stats, separate_mmaps, own_offsets;
 	unsigned long long bytes_out;
 	int files;
 } opt;
@@ -143,21 +150,18 @@ static int map_rings(struct ring *r, const struct io_uring_params *p)
 	r->cq_map_len = p->cq_off.cqes + p->cq_entries * sizeof(struct io_uring_cqe);
 	if (single && r->cq_map_len > r->sq_map_len)
 		r->sq_map_len = r->cq_map_len;
+	r->sqe_map_len = p->sq_entries * sizeof(struct io_uring_sqe);
 	r->sq_map = map_region(r->fd, r->sq_map_len, IORING_OFF_SQ_RING);
-	if (!r->sq_map)
-		return -1;
 	if (single) {
 		r->cq_map = r->sq_map;
 		r->cq_map_len = 0;        /* nothing extra to unmap */
-	} else {
+	} else if (r->sq_map) {
 		r->cq_map = map_region(r->fd, r->cq_map_len, IORING_OFF_CQ_RING);
-		if (!r->cq_map)
-			return -1;
 	}
-	r->sqe_map_len = p->sq_entries * sizeof(struct io_uring_sqe);
-	r->sqe_map = map_region(r->fd, r->sqe_map_len, IORING_OFF_SQES);
+	if (r->sq_map && r->cq_map)
+		r->sqe_map = map_region(r->fd, r->sqe_map_len, IORING_OFF_SQES);
 	if (!r->sqe_map)
-		return -1;
+		return -1;                /* the caller unmaps what was mapped */
 
 	char *sq = r->sq_map, *cq = r->cq_map;
 	r->sq_head = (_Atomic unsigned *)(sq + p->sq_off.head);
@@ -176,6 +180,18 @@ static int map_rings(struct ring *r, const struct io_uring_params *p)
 	return 0;
 }
 
+/* Also releases a half-made ring: what map_rings() did not map is NULL. */
+static void ring_close(struct ring *r)
+{
+	if (r->sqe_map)
+		munmap(r->sqe_map, r->sqe_map_len);
+	if (r->cq_map && r->cq_map_len)
+		munmap(r->cq_map, r->cq_map_len);
+	if (r->sq_map)
+		munmap(r->sq_map, r->sq_map_len);
+	close(r->fd);
+}
+
 /* Returns 0, or the exit code to leave with. */
 static int ring_open(struct ring *r, unsigned entries)
 {
@@ -186,27 +202,18 @@ static int ring_open(struct ring *r, unsigned entries)
 	r->fd = sys_io_uring_setup(entries, &p);
 	if (r->fd < 0)
 		return explain_setup_failure(errno);
-	if (!(p.features & IORING_FEAT_RW_CUR_POS)) {
-		fprintf(stderr, "%s: this kernel lacks IORING_FEAT_RW_CUR_POS"
-			" (offset -1 = the file's position), added in Linux 5.6\n", prog);
-		close(r->fd);
-		return 77;
-	}
+	/* Before 5.6 offset -1 is an invalid offset, not "the position". */
+	if (!(p.features & IORING_FEAT_RW_CUR_POS))
+		opt.own_offsets = true;
 	if (map_rings(r, &p) < 0) {
-		fprintf(stderr, "%s: mmap of the rings: %s\n", prog, strerror(errno));
+		int err = errno;
+
+		ring_close(r);
+		fprintf(stderr, "%s: mmap of the rings: %s\n", prog, strerror(err));
 		return 1;
 	}
 	r->trace = opt.trace;
 	return 0;
-}
-
-static void ring_close(struct ring *r)
-{
-	munmap(r->sqe_map, r->sqe_map_len);
-	if (r->cq_map_len)
-		munmap(r->cq_map, r->cq_map_len);
-	munmap(r->sq_map, r->sq_map_len);
-	close(r->fd);
 }
 
 /* ---- --trace: draw both rings so a student can watch them move. ---- */
@@ -284,8 +291,11 @@ static int submit_and_wait(struct ring *r, unsigned want)
 	atomic_store_explicit(r->sq_tail, r->sq_local_tail, memory_order_release);
 	trace_rings(r, "queued SQEs, calling io_uring_enter");
 	for (;;) {
-		/* What the kernel has not consumed yet: an EINTR can strike after
-		 * it took some, so ask the ring rather than trusting a count. */
+		/* What the kernel has not consumed yet. io_uring_enter returns how
+		 * many SQEs it consumed, and that can be fewer than we passed (a
+		 * short submit, e.g. when it cannot allocate a request); the SQ
+		 * head says exactly where it stopped. EINTR comes back only when
+		 * it consumed none, while waiting (io_uring_enter(2)). */
 		unsigned pending = r->sq_local_tail -
 			atomic_load_explicit(r->sq_head, memory_order_acquire);
 		unsigned ready = atomic_load_explicit(r->cq_tail, memory_order_acquire) -
@@ -296,8 +306,13 @@ static int submit_and_wait(struct ring *r, unsigned want)
 		r->enters++;
 		int ret = sys_io_uring_enter(r->fd, pending, want,
 					     IORING_ENTER_GETEVENTS);
-		if (ret < 0 && errno != EINTR)
+		if (ret < 0 && errno != EINTR) {
+			/* EAGAIN, EBUSY, ...: the SQEs the kernel did not take are
+			 * still queued, pointing at buffers and at a file we are
+			 * about to close. Nothing more may go through this ring. */
+			r->enter_err = errno;
 			return -errno;
+		}
 		if (ret > 0)
 			r->sqes_submitted += ret;
 	}
@@ -334,35 +349,91 @@ static void reap(struct ring *r)
 static char buffers[QUEUE_DEPTH][CHUNK];
 
 /*
- * Where the next write goes. A regular file on stdout is written at offsets
- * we keep ourselves, and its file position is set once at the end; a pipe
- * or terminal gets offset -1, "the file's own position". Why not -1 for
- * all: on Linux 6.18 a write at -1 cut short by RLIMIT_FSIZE reports its
- * bytes but leaves the position behind, so continuing it would overwrite
- * what it just wrote (see the README).
+ * Where the next write goes. Like write(2), raw-cat writes stdout at its
+ * file position: offset -1 (IORING_FEAT_RW_CUR_POS, Linux 5.6), one write
+ * in flight at a time, so the kernel moves the position after each write
+ * and whoever else writes to the same open file (our own stderr in
+ * ">log 2>&1", the next command in "{ raw-cat a; echo b; } >log") lands
+ * after us, as with cat. Before 5.6, or with --own-offsets, a regular file
+ * is written at offsets raw-cat counts itself and its position is set once
+ * at the end: the older way, which loses whatever stderr wrote meanwhile.
+ * Files that are not regular, or open with O_APPEND, take no offset at all
+ * (0 is what the kernel expects there, io_uring_enter(2)).
  */
-static off_t out_offset = -1;
+static struct {
+	bool at_position;   /* offset -1: the kernel moves stdout's position */
+	bool positioned;    /* a regular file, not O_APPEND: the position matters */
+	off_t pos;          /* where the next write goes, when positioned */
+} out;
 
 static void out_begin(void)
 {
-	out_offset = lseek(STDOUT_FILENO, 0, SEEK_CUR);
+	struct stat st;
+	int flags = fcntl(STDOUT_FILENO, F_GETFL);
+
+	out.at_position = !opt.own_offsets;
+	out.positioned = fstat(STDOUT_FILENO, &st) == 0 && S_ISREG(st.st_mode) &&
+			 flags >= 0 && !(flags & O_APPEND);
+	out.pos = out.positioned ? lseek(STDOUT_FILENO, 0, SEEK_CUR) : -1;
+	out.positioned = out.pos >= 0;
+}
+
+/* We just reported an error on stderr, which may be the same open file as
+ * stdout (">log 2>&1"): where our next write at -1 lands moved with it. */
+static void out_after_stderr(void)
+{
+	if (out.positioned && out.at_position)
+		out.pos = lseek(STDOUT_FILENO, 0, SEEK_CUR);
+}
+
+static __u64 out_offset(void)
+{
+	if (out.at_position)
+		return (__u64)-1;
+	return out.positioned ? (__u64)out.pos : 0;
+}
+
+/*
+ * A kernel bug, seen on Linux 6.18 (io_uring/rw.c): a write at offset -1
+ * that the kernel cuts short (a partial write, then an error such as EFBIG
+ * under "ulimit -f" or ENOSPC when it retries the rest from a worker)
+ * reports the bytes it wrote but leaves the file position where the write
+ * began, because kiocb_done() only stores the new position when the last
+ * attempt succeeded (since kernel commit 1939316bf988, also in the 6.1 and
+ * 6.5 stable series). Writing the rest at -1 would then overwrite them. So,
+ * only after a short write: if the position is exactly where the write
+ * began (out.pos: counted from our own writes, asked again after each error
+ * line), move it past the bytes written. When something else wrote in
+ * between (--trace lines on a shared stderr, another program), out.pos is
+ * stale, the position does not match it, and nothing is moved.
+ */
+static void out_after_short_write(int written)
+{
+	if (!out.positioned || !out.at_position)
+		return;
+	off_t now = lseek(STDOUT_FILENO, 0, SEEK_CUR);
+	if (now == out.pos)
+		lseek(STDOUT_FILENO, out.pos + written, SEEK_SET);
 }
 
 static void out_end(void)
 {
-	if (out_offset >= 0)
-		lseek(STDOUT_FILENO, out_offset, SEEK_SET);
+	if (out.positioned && !out.at_position)
+		lseek(STDOUT_FILENO, out.pos, SEEK_SET);
 }
 
 /*
- * Write the iovecs to stdout with one WRITEV per io_uring_enter, continuing
- * a short write from the exact byte where it stopped.
+ * Write the iovecs to stdout, one WRITEV per io_uring_enter, continuing a
+ * short write from the exact byte where it stopped.
  */
 static int write_out(struct ring *r, struct iovec *iov, unsigned cnt)
 {
 	while (cnt > 0) {
+		size_t asked = 0;
+		for (unsigned i = 0; i < cnt; i++)
+			asked += iov[i].iov_len;
 		queue_rw(r, IORING_OP_WRITEV, STDOUT_FILENO, iov, cnt,
-			 (__u64)out_offset, WRITE_TAG);
+			 out_offset(), WRITE_TAG);
 		int ret = submit_and_wait(r, 1);
 		if (ret < 0)
 			return ret;
@@ -372,8 +443,14 @@ static int write_out(struct ring *r, struct iovec *iov, unsigned cnt)
 			continue;
 		if (res < 0)
 			return res;
-		if (out_offset >= 0)
-			out_offset += res;
+		/* 0 bytes for a non-empty write would repeat for ever: fail as
+		 * cat does (coreutils' full_write calls it ENOSPC). */
+		if (res == 0)
+			return -ENOSPC;
+		if ((size_t)res < asked)
+			out_after_short_write(res);
+		if (out.positioned)
+			out.pos += res;
 		opt.bytes_out += res;
 		/* Skip the iovecs that went out whole, trim the one cut short. */
 		size_t done = (size_t)res;
@@ -409,7 +486,7 @@ static long long read_batch(struct ring *r, int fd, off_t offset, bool seekable,
 	for (unsigned i = 0; i < n; i++) {
 		iovs[i] = (struct iovec){ .iov_base = buffers[i], .iov_len = CHUNK };
 		queue_rw(r, IORING_OP_READV, fd, &iovs[i], 1,
-			 seekable ? (__u64)(offset + (off_t)i * CHUNK) : (__u64)-1, i);
+			 seekable ? (__u64)(offset + (off_t)i * CHUNK) : 0, i);
 	}
 	int ret = submit_and_wait(r, n);
 	if (ret < 0)
@@ -437,31 +514,39 @@ static long long read_batch(struct ring *r, int fd, off_t offset, bool seekable,
 }
 
 /* Print one file. Returns 0, or -errno of a read error (write errors
- * come back through *write_err and end the program). */
+ * come back through *write_err and end the program). A seekable file is
+ * read at offsets from its position; stdin's position is then left where
+ * the reading stopped, as read(2) leaves it: "raw-cat - -" prints a file
+ * on stdin once, as "cat - -" does, and "{ raw-cat -; cat; } <file" goes
+ * on after it. */
 static int cat_fd(struct ring *r, int fd, int *write_err)
 {
 	off_t offset = lseek(fd, 0, SEEK_CUR);
 	bool seekable = offset >= 0;
 	bool saw_eof = false;
-	/* A pipe has no offsets: one read at a time, at its own position. */
+	/* A pipe has no offsets: one read at a time, at offset 0, which a
+	 * file that cannot seek ignores (no need for -1 and Linux 5.6). */
 	unsigned batch = seekable ? QUEUE_DEPTH : 1;
+	long long moved = 0;
 
 	if (!seekable)
 		offset = 0;
 	while (!saw_eof) {
-		long long moved = read_batch(r, fd, offset, seekable, batch,
-					     &saw_eof, write_err);
-		if (*write_err < 0)
-			return 0;
-		if (moved < 0)
-			return (int)moved;
+		moved = read_batch(r, fd, offset, seekable, batch, &saw_eof,
+				   write_err);
+		if (*write_err < 0 || moved < 0)
+			break;
 		offset += moved;
 		/* After a short read the file has most likely ended: ask with one
 		 * read rather than a whole batch. */
 		if (seekable)
 			batch = moved < (long long)batch * CHUNK ? 1 : QUEUE_DEPTH;
 	}
-	return 0;
+	if (seekable && fd == STDIN_FILENO)     /* only stdin is shared */
+		lseek(fd, offset, SEEK_SET);
+	if (*write_err < 0)
+		return 0;
+	return moved < 0 ? (int)moved : 0;
 }
 
 /* ---- Command line. ---- */
@@ -469,16 +554,29 @@ static int cat_fd(struct ring *r, int fd, int *write_err)
 static void usage(FILE *to)
 {
 	fprintf(to,
-		"usage: %s [--trace] [--stats] [--separate-mmaps] FILE...\n"
+		"usage: %s [--trace] [--stats] [--separate-mmaps] [--own-offsets] FILE...\n"
 		"Print FILEs (\"-\" is standard input) using only io_uring_setup, mmap\n"
 		"and io_uring_enter: %d reads of %d bytes in flight at a time.\n"
 		"  --trace           draw the SQ and CQ rings on stderr at every step\n"
 		"  --stats           print what was submitted and completed on stderr\n"
-		"  --separate-mmaps  map the CQ ring by itself, as before Linux 5.4\n",
+		"  --separate-mmaps  map the CQ ring by itself, as before Linux 5.4\n"
+		"  --own-offsets     write a regular-file stdout at offsets counted here,\n"
+		"                    not at its position (offset -1), as before Linux 5.6\n",
 		prog, QUEUE_DEPTH, CHUNK);
 }
 
-/* Returns the index of the first FILE argument, or -(exit code). */
+/* --help: the usage on stdout, which can fail like any output (>/dev/full). */
+static int help(void)
+{
+	usage(stdout);
+	if (fflush(stdout) == 0)
+		return 0;
+	fprintf(stderr, "%s: write to stdout: %s\n", prog, strerror(errno));
+	return 1;
+}
+
+/* Returns the index of the first FILE argument, or -(exit code). A usage
+ * error is one line, and says where the options are listed. */
 static int parse_args(int argc, char **argv)
 {
 	int i;
@@ -489,24 +587,26 @@ static int parse_args(int argc, char **argv)
 			i++;
 			break;
 		} else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-			usage(stdout);
-			return 0;         /* nothing more to do, exit 0 */
+			return -help();   /* nothing more to do */
 		} else if (strcmp(a, "--trace") == 0) {
 			opt.trace = true;
 		} else if (strcmp(a, "--stats") == 0) {
 			opt.stats = true;
 		} else if (strcmp(a, "--separate-mmaps") == 0) {
 			opt.separate_mmaps = true;
+		} else if (strcmp(a, "--own-offsets") == 0) {
+			opt.own_offsets = true;
 		} else if (a[0] == '-' && a[1] != '\0') {
-			fprintf(stderr, "%s: unknown option %s\n", prog, a);
-			usage(stderr);
+			fprintf(stderr, "%s: unknown option %s; %s --help lists the"
+				" options\n", prog, a, prog);
 			return -2;
 		} else {
 			break;
 		}
 	}
 	if (i == argc) {
-		usage(stderr);
+		fprintf(stderr, "%s: no FILE given (\"-\" is standard input); %s"
+			" --help lists the options\n", prog, prog);
 		return -2;
 	}
 	return i;
@@ -517,6 +617,53 @@ static int open_input(const char *path)
 	return strcmp(path, "-") == 0 ? STDIN_FILENO : open(path, O_RDONLY);
 }
 
+/*
+ * "raw-cat - <&-": a closed descriptor 0, 1 or 2 is the lowest free one,
+ * so the ring or the first file would take it, and reading "-" would read
+ * the ring (and wait for ever), or the output would go to a file we read.
+ * Hold each closed one with /dev/null opened the wrong way round (0 for
+ * writing, 1 and 2 for reading): every read or write of it then fails with
+ * EBADF, as it would have closed, and nothing else can land there.
+ */
+static int hold_closed_std_fds(void)
+{
+	for (int fd = STDIN_FILENO; fd <= STDERR_FILENO; fd++) {
+		if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+			continue;
+		int held = open("/dev/null", fd == STDIN_FILENO ? O_WRONLY : O_RDONLY);
+		if (held != fd) {
+			fprintf(stderr, "%s: /dev/null: %s\n", prog,
+				held < 0 ? strerror(errno) : "took the wrong descriptor");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* One line on stderr, which may share stdout's file (see out_after_stderr). */
+static void report(const char *what, const char *why)
+{
+	fprintf(stderr, "%s: %s: %s\n", prog, what, why);
+	out_after_stderr();
+}
+
+/*
+ * "raw-cat log >>log": reading a file while appending it to itself never
+ * reaches the end (each batch reads what the last one wrote) and stops only
+ * when the disk or "ulimit -f" is full. cat refuses a regular input that is
+ * stdout's own file and has data left after its read position; so do we.
+ * ("raw-cat f >f" is fine: the shell emptied f first, nothing is left.)
+ */
+static bool is_own_output(int fd)
+{
+	struct stat in, outst;
+
+	if (fstat(fd, &in) < 0 || fstat(STDOUT_FILENO, &outst) < 0)
+		return false;
+	return S_ISREG(in.st_mode) && in.st_dev == outst.st_dev &&
+	       in.st_ino == outst.st_ino && lseek(fd, 0, SEEK_CUR) < in.st_size;
+}
+
 int main(int argc, char **argv)
 {
 	struct ring ring;
@@ -525,30 +672,40 @@ int main(int argc, char **argv)
 
 	if (first <= 0)
 		return -first;
+	if (hold_closed_std_fds() < 0)
+		return 1;
 	int ret = ring_open(&ring, QUEUE_DEPTH);
 	if (ret != 0)
 		return ret;
 	out_begin();
 
-	for (int i = first; i < argc && write_err == 0; i++) {
+	for (int i = first; i < argc && write_err == 0 && !ring.enter_err; i++) {
 		int fd = open_input(argv[i]);
 		if (fd < 0) {
-			fprintf(stderr, "%s: %s: %s\n", prog, argv[i], strerror(errno));
+			report(argv[i], strerror(errno));
 			status = 1;
 			continue;
 		}
-		int err = cat_fd(&ring, fd, &write_err);
-		if (err < 0) {
-			fprintf(stderr, "%s: %s: %s\n", prog, argv[i], strerror(-err));
+		if (is_own_output(fd)) {
+			report(argv[i], "input file is output file");
 			status = 1;
+		} else {
+			int err = cat_fd(&ring, fd, &write_err);
+			if (err < 0 && !ring.enter_err) {
+				report(argv[i], strerror(-err));
+				status = 1;
+			}
 		}
 		opt.files++;
 		if (fd != STDIN_FILENO)
 			close(fd);
 	}
 	out_end();
-	if (write_err < 0) {
-		fprintf(stderr, "%s: write to stdout: %s\n", prog, strerror(-write_err));
+	if (ring.enter_err) {
+		report("io_uring_enter", strerror(ring.enter_err));
+		status = 1;
+	} else if (write_err < 0) {
+		report("write to stdout", strerror(-write_err));
 		status = 1;
 	}
 	if (opt.stats)

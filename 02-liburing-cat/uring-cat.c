@@ -6,16 +6,22 @@
  * devices as well as regular files; up to DEPTH reads in flight on a regular
  * file, each into its own buffer, and the output still in file order; every
  * short read and short write continued; -EAGAIN from a non-blocking
- * descriptor answered with a poll request instead of a busy loop.
+ * descriptor answered with a poll request instead of a busy loop; a busy
+ * ring (-EBUSY, -EAGAIN from io_uring_enter) answered by reaping, then
+ * submitting again. Output goes where cat's would: at stdout's current
+ * position, one write at a time, so `>log 2>&1`, `>>log` and a shared log
+ * hold every byte in cat's order.
  *
  * Why it matters: a completion queue hands results back in any order. The
  * program, not the kernel, keeps the bytes in order: a ring of slots that
  * is read in any order and written strictly from its head.
  *
- * Usage:    uring-cat [-v] [-q DEPTH] [-b SIZE] [--nowait] [FILE...]
+ * Usage:    uring-cat [-v] [-q DEPTH] [-b SIZE] [--ring N] [--nowait
+ *           [--nowait-refused]] [FILE...]
  * Build:    cc -std=gnu11 -Wall -Wextra -O2 -o uring-cat uring-cat.c -luring
  * Requires: Linux 5.6 (IORING_OP_READ/WRITE, IORING_FEAT_RW_CUR_POS),
- *           liburing 2.2 or newer (Debian 12's 2.3 is fine).
+ *           liburing 2.2 or newer (io_uring_prep_cancel64() and the
+ *           *_data64() helpers came in 2.2; tested with 2.3 and 2.9).
  * Leaves out: registered buffers and gathered writes (the exercises),
  *           linking a read to its write (lesson 03), opening files through
  *           the ring (open, fstat and close stay plain syscalls here).
@@ -36,6 +42,7 @@
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <sys/utsname.h>
+#include <time.h>
 #include <unistd.h>
 
 enum { DEFAULT_DEPTH = 4, MAX_DEPTH = 4096 };
@@ -63,6 +70,12 @@ struct counts {
 	unsigned in_flight, max_in_flight;
 };
 
+/* CQEs copied out of the ring, waiting to be handled, oldest first. */
+struct done_queue {
+	struct io_uring_cqe *cqes;
+	unsigned size, head, count;
+};
+
 /* The file being printed. */
 struct input {
 	const char *name;
@@ -85,10 +98,16 @@ struct cat {
 	int write_err;		/* first write error: stop everything */
 	bool verbose;
 	bool nowait;		/* --nowait: RWF_NOWAIT on pipes, -EAGAIN comes back */
+	bool nowait_refused;	/* the kernel's pipes refused RWF_NOWAIT */
+	bool play_old_pipes;	/* --nowait-refused: as if they had */
 	bool no_stdin;		/* started with stdin closed: "-" is EBADF */
 	struct stat out;	/* what stdout is, to refuse cat f >> f */
-	off_t out_off;		/* where the next write goes; -1: its own position */
-	uint64_t enters, sqes;
+	bool out_seekable;	/* a regular file without O_APPEND */
+	off_t out_pos;		/* its position before the write in flight; -1 unknown */
+	unsigned ring_entries;	/* --ring: SQ and CQ size; 0: depth + 2 */
+	struct done_queue done;
+	uint64_t enters, sqes, submitted, reaped, busy;
+	int busy_err;		/* what the last busy io_uring_enter said */
 	struct counts total;
 };
 
@@ -97,14 +116,18 @@ static const char *prog = "uring-cat";
 static void usage(FILE *to, int status)
 {
 	fprintf(to,
-		"Usage: %s [-v] [-q DEPTH] [-b SIZE] [FILE...]\n"
+		"Usage: %s [-v] [-q DEPTH] [-b SIZE] [--ring N] [--nowait] [FILE...]\n"
 		"Concatenate FILEs to standard output through io_uring, like cat(1).\n"
 		"With no FILE, or when FILE is -, read standard input.\n"
 		"\n"
 		"  -q, --depth=DEPTH  reads in flight on a regular file (1-%d, default %d)\n"
 		"  -b, --block=SIZE   bytes per read (default 128k; k and m suffixes)\n"
 		"  -v, --verbose      print submissions, completions and bytes on stderr\n"
+		"      --ring=N       SQ and CQ of N entries (default DEPTH + 2): a CQ\n"
+		"                     smaller than the reads in flight overflows\n"
 		"      --nowait       RWF_NOWAIT on pipes: poll on -EAGAIN, then retry\n"
+		"      --nowait-refused  with --nowait: act as kernels whose pipes refuse\n"
+		"                     RWF_NOWAIT (Debian's 6.1, 5.10): plain reads and writes\n"
 		"  -h, --help         print this help\n",
 		prog, MAX_DEPTH, DEFAULT_DEPTH);
 	exit(status);
@@ -154,8 +177,17 @@ static void setup_ring(struct cat *c)
 	struct utsname u;
 	int ret;
 
-	/* depth reads, one write and its poll, never more in flight */
-	ret = io_uring_queue_init_params(c->depth + 2, &c->ring, &p);
+	unsigned entries = c->depth + 2; /* reads, one write, its poll */
+
+	/* --ring N: an SQ of N entries and a CQ as small as the kernel allows
+	 * (IORING_SETUP_CQSIZE, 5.5: never below the SQ): fewer than the
+	 * reads in flight, so completions overflow the CQ. */
+	if (c->ring_entries) {
+		entries = c->ring_entries;
+		p.flags = IORING_SETUP_CQSIZE;
+		p.cq_entries = entries;
+	}
+	ret = io_uring_queue_init_params(entries, &c->ring, &p);
 	if (ret == -EPERM || ret == -ENOSYS) {
 		uname(&u);
 		if (ret == -EPERM && io_uring_disabled() > 0)
@@ -176,29 +208,37 @@ static void setup_ring(struct cat *c)
 	if (ret < 0)
 		errx(1, "io_uring_queue_init: %s%s", strerror(-ret), ret == -ENOMEM ?
 		     " (kernels before 5.12 charge rings to ulimit -l: lower -q)" : "");
-	/* Offset -1 means "the file position", as read(2) and write(2) use. */
+	/*
+	 * Offset -1 means "the file position", as write(2) uses it: how a
+	 * regular stdout is written. (A pipe would not need it: a stream has
+	 * no position and ignores the offset.) IORING_OP_READ and _WRITE came
+	 * in the same release, so this probe stands for them too.
+	 */
 	if (!(p.features & IORING_FEAT_RW_CUR_POS)) {
 		uname(&u);
 		fprintf(stderr, "%s: this kernel (%s) lacks IORING_FEAT_RW_CUR_POS"
-			" (Linux 5.6), needed to read pipes and write stdout\n",
+			" (Linux 5.6), needed to write stdout at its position\n",
 			prog, u.release);
 		exit(77);
 	}
+	c->done.size = 2 * c->depth + 4; /* every request in flight, and cancels */
+	c->done.cqes = calloc(c->done.size, sizeof(*c->done.cqes));
+	if (!c->done.cqes)
+		errx(1, "cannot allocate %u CQEs", c->done.size);
 }
 
+static void submit(struct cat *c, unsigned wait_nr);
+
 /*
- * The ring never holds more than depth + 2 requests, so the SQ cannot be
- * full; if it ever is, submitting what is queued makes room.
+ * With the default ring (depth + 2 entries) the SQ is never full; with
+ * --ring N it is, and submitting what is queued makes room.
  */
 static struct io_uring_sqe *get_sqe(struct cat *c)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&c->ring);
-	int ret;
 
 	if (!sqe) {
-		ret = io_uring_submit(&c->ring);
-		if (ret < 0)
-			errx(1, "io_uring_submit: %s", strerror(-ret));
+		submit(c, 0);
 		sqe = io_uring_get_sqe(&c->ring);
 		if (!sqe)
 			errx(1, "io_uring_get_sqe: submission queue full");
@@ -218,6 +258,51 @@ static void tag(struct io_uring_sqe *sqe, struct cat *c, struct slot *s, enum op
 	io_uring_sqe_set_data64(sqe, (uint64_t)(s - c->slots) << OP_BITS | op);
 }
 
+/*
+ * Anything we print on stderr may go to the same open file as stdout
+ * (2>&1) and move its position: the next write finds out where it is.
+ */
+static void stderr_written(struct cat *c)
+{
+	c->out_pos = -1;
+}
+
+static void report(struct cat *c, struct input *in, int err)
+{
+	warnx("%s: %s", in->name, strerror(err));
+	stderr_written(c);
+}
+
+/*
+ * Pipes accept RWF_NOWAIT only on kernels with the 2023 patches that gave
+ * them FMODE_NOWAIT (Debian's 6.12 has them, 6.1 and 5.10 do not); before,
+ * the kernel refuses the flag with -EOPNOTSUPP. Then do without it: a
+ * plain read or write, which io_uring makes wait without blocking us.
+ */
+static void refuse_nowait(struct cat *c)
+{
+	c->nowait_refused = true;
+	if (c->verbose) {
+		fprintf(stderr, "%s: RWF_NOWAIT on a pipe: %s: reading and writing"
+			" pipes without it\n", prog, strerror(EOPNOTSUPP));
+		stderr_written(c);
+	}
+}
+
+/* Did that request carry RWF_NOWAIT? */
+static bool nowait_on(struct cat *c, bool pipe)
+{
+	return c->nowait && !c->nowait_refused && pipe;
+}
+
+/* Should this one? --nowait-refused takes the old kernels' path here. */
+static bool use_nowait(struct cat *c, bool pipe)
+{
+	if (nowait_on(c, pipe) && c->play_old_pipes)
+		refuse_nowait(c);
+	return nowait_on(c, pipe);
+}
+
 /* Read the rest of the slot: from off + got on a file, or what comes on a stream. */
 static void submit_read(struct cat *c, struct input *in, struct slot *s)
 {
@@ -225,7 +310,7 @@ static void submit_read(struct cat *c, struct input *in, struct slot *s)
 	off_t at = in->positional ? s->off + (off_t)s->got : -1;
 
 	io_uring_prep_read(sqe, in->fd, s->buf + s->got, s->len - s->got, at);
-	if (c->nowait && in->pipe)
+	if (use_nowait(c, in->pipe))
 		sqe->rw_flags = RWF_NOWAIT;
 	tag(sqe, c, s, OP_READ);
 	in->n.reads++;
@@ -246,13 +331,21 @@ static void submit_poll(struct cat *c, struct slot *s, int fd, enum op op)
 	tag(sqe, c, s, op);
 }
 
+/*
+ * Offset -1: at stdout's current position, which the kernel moves as
+ * write(2) would. So whatever else writes to the same open file (our own
+ * stderr after 2>&1, the next command after we exit or are killed) lands
+ * after our bytes, never on them; and O_APPEND (>>) appends.
+ */
 static void submit_write(struct cat *c, struct slot *s)
 {
 	struct io_uring_sqe *sqe = get_sqe(c);
+	bool nowait = use_nowait(c, S_ISFIFO(c->out.st_mode) || S_ISSOCK(c->out.st_mode));
 
-	io_uring_prep_write(sqe, STDOUT_FILENO, s->buf + s->put, s->got - s->put,
-			    c->out_off);
-	if (c->nowait && (S_ISFIFO(c->out.st_mode) || S_ISSOCK(c->out.st_mode)))
+	if (c->out_seekable && c->out_pos < 0)
+		c->out_pos = lseek(STDOUT_FILENO, 0, SEEK_CUR);
+	io_uring_prep_write(sqe, STDOUT_FILENO, s->buf + s->put, s->got - s->put, -1);
+	if (nowait)
 		sqe->rw_flags = RWF_NOWAIT;
 	tag(sqe, c, s, OP_WRITE);
 }
@@ -293,11 +386,6 @@ static void queue_reads(struct cat *c, struct input *in)
 	}
 }
 
-static void report(struct input *in, int err)
-{
-	warnx("%s: %s", in->name, strerror(err));
-}
-
 /*
  * Everything is decided at the head, in file order: its bytes go out,
  * its end of file or error ends this file. Slots behind it may have
@@ -319,7 +407,7 @@ static bool queue_write(struct cat *c, struct input *in)
 			return false;
 		}
 		if (s->err) {
-			report(in, s->err);
+			report(c, in, s->err);
 			in->done = true;
 			return true;
 		}
@@ -344,6 +432,11 @@ static void on_read(struct cat *c, struct input *in, struct slot *s, int res)
 		submit_read(c, in, s);
 		return;
 	}
+	if (res == -EOPNOTSUPP && nowait_on(c, in->pipe) && !in->done) {
+		refuse_nowait(c);
+		submit_read(c, in, s);
+		return;
+	}
 	if (res > 0 && !in->done) {
 		s->got += res;
 		if (s->got < s->len)
@@ -365,8 +458,27 @@ static void on_read(struct cat *c, struct input *in, struct slot *s, int res)
 	in->n.in_flight--;
 }
 
+/*
+ * A kernel bug, seen on Linux 6.18: a write at offset -1 to a regular file
+ * that is cut short (ulimit -f, a full disk) reports its bytes but leaves
+ * the file position where the write began. The kernel's io_write()
+ * retries the rest of a short write to a regular file itself; when that
+ * retry fails, the CQE carries the bytes written so far, but kiocb_done()
+ * stores the new position only for a result >= 0 (both in
+ * https://github.com/torvalds/linux/blob/master/io_uring/rw.c). Our next
+ * write would land on those bytes. So after a short write, and only then,
+ * look: if the position has not moved, move it past our bytes.
+ */
+static void fix_position_after_short_write(struct cat *c, int res)
+{
+	if (lseek(STDOUT_FILENO, 0, SEEK_CUR) == c->out_pos)
+		lseek(STDOUT_FILENO, c->out_pos + res, SEEK_SET);
+}
+
 static void on_write(struct cat *c, struct input *in, struct slot *s, int res)
 {
+	bool out_pipe = S_ISFIFO(c->out.st_mode) || S_ISSOCK(c->out.st_mode);
+
 	if (res == -EAGAIN) {
 		in->n.eagain++;
 		submit_poll(c, s, STDOUT_FILENO, OP_POLL_OUT);
@@ -376,15 +488,23 @@ static void on_write(struct cat *c, struct input *in, struct slot *s, int res)
 		submit_write(c, s);
 		return;
 	}
+	if (res == -EOPNOTSUPP && nowait_on(c, out_pipe)) {
+		refuse_nowait(c);
+		submit_write(c, s);
+		return;
+	}
 	if (res <= 0) {
 		/* A write of 0 bytes would loop forever: call it a full disk. */
 		c->write_err = res == 0 ? ENOSPC : -res;
 		in->stop = in->done = true;
 	} else {
+		if (c->out_seekable && c->out_pos >= 0) {
+			if ((size_t)res < s->got - s->put)
+				fix_position_after_short_write(c, res);
+			c->out_pos += res;
+		}
 		s->put += res;
 		in->n.bytes += res;
-		if (c->out_off >= 0)
-			c->out_off += res;
 		if (s->put < s->got) {
 			in->n.short_writes++;
 			in->n.writes++;
@@ -410,7 +530,7 @@ static void on_poll(struct cat *c, struct input *in, struct slot *s,
 		submit_read(c, in, s);
 }
 
-static void handle(struct cat *c, struct input *in, struct io_uring_cqe *cqe)
+static void handle(struct cat *c, struct input *in, const struct io_uring_cqe *cqe)
 {
 	uint64_t ud = io_uring_cqe_get_data64(cqe);
 	struct slot *s = &c->slots[ud >> OP_BITS];
@@ -433,25 +553,87 @@ static void handle(struct cat *c, struct input *in, struct io_uring_cqe *cqe)
 	}
 }
 
-/* Submit what is queued, sleep until at least one completion, reap them all. */
-static void submit_and_reap(struct cat *c, struct input *in)
+/*
+ * Copy every CQE that is ready out of the CQ and give the CQ its room
+ * back. Handling them comes later: a handler that needs an SQE may have
+ * to submit, and a busy ring is answered by calling this again.
+ */
+static unsigned take_cqes(struct cat *c)
 {
+	struct done_queue *q = &c->done;
 	struct io_uring_cqe *cqe;
 	unsigned head, seen = 0;
-	int ret;
-
-	do {
-		ret = io_uring_submit_and_wait(&c->ring, 1);
-		c->enters++;
-	} while (ret == -EINTR);
-	if (ret < 0)
-		errx(1, "io_uring_submit_and_wait: %s", strerror(-ret));
 
 	io_uring_for_each_cqe(&c->ring, head, cqe) {
-		handle(c, in, cqe);
+		if (q->count == q->size)
+			break; /* cannot happen: the queue holds all in flight */
+		q->cqes[(q->head + q->count++) % q->size] = *cqe;
 		seen++;
 	}
 	io_uring_cq_advance(&c->ring, seen);
+	c->reaped += seen;
+	return seen;
+}
+
+/*
+ * -EBUSY: the CQ overflowed and the kernel cannot flush the overflow
+ * until we make room (Linux 5.5 to 5.12; from 5.13 it keeps accepting
+ * SQEs). -EAGAIN: it could not get memory for the requests just now.
+ * Either way io_uring_enter(2) says what to do: reap completions, then
+ * submit again. Nothing was submitted, so nothing is lost.
+ */
+static void make_room(struct cat *c, int err, unsigned tries)
+{
+	struct io_uring_cqe *cqe;
+	struct timespec pause = { .tv_nsec = 1000000 };
+
+	c->busy++;	/* -v reports it at the end: a write may be in flight */
+	c->busy_err = -err;
+	if (take_cqes(c))
+		return;
+	if (c->submitted > c->reaped) {	/* wait for one, without submitting */
+		if (io_uring_wait_cqe(&c->ring, &cqe) == 0)
+			take_cqes(c);
+	} else if (tries < 1000) {	/* nothing to reap: give the kernel 1 ms */
+		nanosleep(&pause, NULL);
+	} else {
+		errx(1, "io_uring_enter: %s, with nothing in flight to reap", strerror(-err));
+	}
+}
+
+/* Submit what is queued; with wait_nr, sleep until that many completions. */
+static void submit(struct cat *c, unsigned wait_nr)
+{
+	unsigned tries = 0;
+	int ret;
+
+	for (;;) {
+		ret = io_uring_submit_and_wait(&c->ring, wait_nr);
+		c->enters++;
+		if (ret >= 0)
+			break;
+		if (ret == -EBUSY || ret == -EAGAIN)
+			make_room(c, ret, ++tries);
+		else if (ret != -EINTR) /* a signal before any SQE was taken */
+			errx(1, "io_uring_submit_and_wait: %s", strerror(-ret));
+	}
+	c->submitted += ret;
+}
+
+/* Submit, sleep until at least one completion, handle all there are. */
+static void submit_and_reap(struct cat *c, struct input *in)
+{
+	struct done_queue *q = &c->done;
+
+	submit(c, q->count ? 0 : 1); /* CQEs set aside by make_room() count */
+	take_cqes(c);
+	while (q->count) {
+		struct io_uring_cqe cqe = q->cqes[q->head];
+
+		q->head = (q->head + 1) % q->size;
+		q->count--;
+		handle(c, in, &cqe);
+	}
 }
 
 /*
@@ -479,6 +661,7 @@ static void print_counts(struct cat *c, const char *name, const struct counts *n
 {
 	if (!c->verbose)
 		return;
+	stderr_written(c);
 	fprintf(stderr, "%s: %s: %" PRIu64 " bytes, %" PRIu64 " reads (%" PRIu64
 		" short, up to %u in flight), %" PRIu64 " writes (%" PRIu64
 		" short), %" PRIu64 " EAGAIN, %" PRIu64 " CQEs\n", prog, name,
@@ -521,10 +704,12 @@ static int cat_fd(struct cat *c, struct input *in)
 }
 
 /*
- * O_NONBLOCK means nothing to read(2) on a regular file, but io_uring
- * honours it: a read that would wait for the disk fails with -EAGAIN,
- * and poll says a regular file is always ready, so retrying would spin.
- * Clear it on regular files only; the caller restores it.
+ * O_NONBLOCK means nothing to read(2) on a regular file, but io_uring on
+ * Linux 5.6 to about 5.13 honours it: a read that would wait for the disk
+ * fails with -EAGAIN, and poll says a regular file is always ready, so
+ * retrying would spin. (Later kernels retry such a read themselves; on
+ * 6.18 an uncached ext4 file opened O_NONBLOCK reads normally.) Clear it
+ * on regular files only; the caller restores it.
  */
 static int blocking_if_regular(int fd)
 {
@@ -547,15 +732,15 @@ static int cat_file(struct cat *c, const char *name)
 	struct stat st;
 
 	if (is_stdin && c->no_stdin) {
-		report(&in, EBADF);
+		report(c, &in, EBADF);
 		return 1;
 	}
 	if (!is_stdin && (in.fd = open(name, O_RDONLY | O_CLOEXEC)) < 0) {
-		report(&in, errno);
+		report(c, &in, errno);
 		return 1;
 	}
 	if (fstat(in.fd, &st)) {
-		report(&in, errno);
+		report(c, &in, errno);
 		status = 1;
 		goto out;
 	}
@@ -565,6 +750,7 @@ static int cat_file(struct cat *c, const char *name)
 	    st.st_dev == c->out.st_dev && st.st_ino == c->out.st_ino &&
 	    st.st_size > (is_stdin ? lseek(in.fd, 0, SEEK_CUR) : 0)) {
 		warnx("%s: input file is output file", name);
+		stderr_written(c);
 		status = 1;
 		goto out;
 	}
@@ -592,20 +778,15 @@ out:
 }
 
 /*
- * A pipe or a terminal is written at offset -1, "its own position". A
- * regular file is written at offsets we count ourselves, and its position
- * is set once at the end: on Linux 6.18 a write at -1 cut short by
- * RLIMIT_FSIZE reports its bytes but leaves the position where it was, so
- * the rest would overwrite them (lesson 01 found it; the README shows it).
- * O_APPEND writes go to the end whatever the offset: leave them at -1.
+ * Only a regular file without O_APPEND has a position our writes move
+ * (O_APPEND writes go to the end whatever it says), so only there can a
+ * short write leave it behind (fix_position_after_short_write()).
  */
-static off_t out_begin(const struct stat *out)
+static bool out_seekable(const struct stat *out)
 {
 	int fl = fcntl(STDOUT_FILENO, F_GETFL);
 
-	if (!S_ISREG(out->st_mode) || fl < 0 || (fl & O_APPEND))
-		return -1;
-	return lseek(STDOUT_FILENO, 0, SEEK_CUR);
+	return S_ISREG(out->st_mode) && fl >= 0 && !(fl & O_APPEND);
 }
 
 static void alloc_slots(struct cat *c)
@@ -626,6 +807,8 @@ static void parse_args(struct cat *c, int argc, char **argv)
 		{ "block", required_argument, NULL, 'b' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "nowait", no_argument, NULL, 'N' },
+		{ "nowait-refused", no_argument, NULL, 'R' },
+		{ "ring", required_argument, NULL, 'r' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -647,6 +830,12 @@ static void parse_args(struct cat *c, int argc, char **argv)
 			break;
 		case 'N':
 			c->nowait = true;
+			break;
+		case 'R':
+			c->play_old_pipes = true;
+			break;
+		case 'r':
+			c->ring_entries = parse_size(optarg, MAX_DEPTH);
 			break;
 		case 'h':
 			usage(stdout, 0);
@@ -690,7 +879,8 @@ int main(int argc, char **argv)
 	if (fstat(STDOUT_FILENO, &c.out))
 		err(1, "standard output");
 	out_fl = blocking_if_regular(STDOUT_FILENO);
-	c.out_off = out_begin(&c.out);
+	c.out_seekable = out_seekable(&c.out);
+	c.out_pos = -1;
 	setup_ring(&c);
 	alloc_slots(&c);
 
@@ -702,9 +892,12 @@ int main(int argc, char **argv)
 			" SQEs submitted in %" PRIu64 " io_uring_enter calls, %"
 			PRIu64 " CQEs\n", prog, c.total.bytes, c.sqes, c.enters,
 			c.total.cqes);
+	if (c.verbose && c.busy)
+		fprintf(stderr, "%s: io_uring_enter said %s %" PRIu64 " time(s):"
+			" reaped, then submitted again\n", prog,
+			strerror(c.busy_err), c.busy);
 	io_uring_queue_exit(&c.ring);
-	if (c.out_off >= 0)
-		lseek(STDOUT_FILENO, c.out_off, SEEK_SET);
+	free(c.done.cqes);
 	free(c.slots[0].buf);
 	free(c.slots);
 	if (out_fl >= 0)

@@ -10,17 +10,19 @@
  * write at the tail of a chain is continued. --splice moves each block
  * through a pipe with two linked splices, so the bytes never enter this
  * process (after a short splice in, the pipe is emptied before the rest is
- * spliced in: a splice into a full pipe waits forever); --direct bypasses the page cache with O_DIRECT, where queue depth
- * pays off because there is real waiting to overlap.
+ * spliced in: a splice into a full pipe waits forever); --direct bypasses
+ * the page cache with O_DIRECT, where queue depth pays off because there is
+ * real waiting to overlap.
  *
  * Why it matters: links are how io_uring runs a dependent sequence without a
  * round trip to user space, and the cases where a chain breaks are where the
  * published examples go wrong (see README.md).
  *
  * Usage:    cp-linked [-v] [-q DEPTH] [-b BLOCKSIZE] [--splice|--direct] SRC DST
+ *           (--direct-fallback=src|dst|both forces the page-cache path)
  * Build:    cc -std=gnu11 -Wall -Wextra -O2 -o cp-linked cp-linked.c -luring
  * Requires: Linux 5.6 (IORING_OP_READ/WRITE, the opcode probe; links since
- *           5.3), 5.7 for --splice (IORING_OP_SPLICE); liburing 2.2 or newer.
+ *           5.3), 5.7 for --splice (IORING_OP_SPLICE); liburing 2.3 or newer.
  * Leaves out: registered buffers and files, fsync at the end (both are
  *           exercises), copy_file_range, reflinks, metadata (mode, times).
  */
@@ -43,13 +45,18 @@ enum mode { MODE_RW, MODE_SPLICE, MODE_DIRECT };
 
 #define DEFAULT_DEPTH 16
 #define DEFAULT_BLOCK (128 * 1024)
+/* --direct: every request waits for the device, and the copy keeps up with
+ * the disk only with about 16 MiB in flight (README.md, "Measure it"). */
+#define DEFAULT_DIRECT_BLOCK (1024 * 1024)
 #define DIRECT_ALIGN  4096	/* O_DIRECT: offsets, lengths, buffers */
 
 /*
  * One block of the copy, [off, off + len). got counts bytes read (or
  * spliced into the slot's pipe), put counts bytes written (or spliced out).
- * A slot acts only when inflight is 0: its read and write CQEs may arrive in
- * either order, and deciding on one alone would race the other.
+ * A slot acts only when inflight is 0. A chain's CQEs are posted in chain
+ * order (io_uring_linked_requests(7)), so the read's comes first; we wait
+ * for the write's too because the next step depends on both results, and
+ * because the buffer is the write's until the write has ended.
  */
 struct slot {
 	off_t off;
@@ -78,6 +85,7 @@ struct copy {
 	size_t ralign, walign;	/* O_DIRECT alignment of reads, of writes: 1 if none */
 	size_t align;		/* the larger: where blocks start */
 	bool verbose;
+	bool src_fallback, dst_fallback;	/* --direct-fallback: skip O_DIRECT */
 	const char *src_name, *dst_name;
 	int src, dst;
 	bool src_seekable, dst_seekable, dst_regular;
@@ -102,9 +110,13 @@ static void usage(FILE *f)
 		"Usage: %s [-v] [-q DEPTH] [-b BLOCKSIZE] [--splice|--direct] SRC DST\n"
 		"Copy SRC to DST through linked read->write pairs on one io_uring.\n"
 		"  -q DEPTH      pairs in flight (default %d)\n"
-		"  -b BLOCKSIZE  bytes per pair, k or M suffix allowed (default 128k)\n"
+		"  -b BLOCKSIZE  bytes per pair, k or M suffix allowed (default 128k,\n"
+		"                1M with --direct)\n"
 		"  --splice      splice SRC->pipe->DST: the data never enters this process\n"
 		"  --direct      O_DIRECT on both files (BLOCKSIZE a multiple of %d)\n"
+		"  --direct-fallback=src|dst|both\n"
+		"                with --direct: copy that side through the page cache, as\n"
+		"                when its file system refuses O_DIRECT (tmpfs before 6.6)\n"
 		"  -v            print what was submitted and completed, on stderr\n"
 		"  -h, --help    this help\n",
 		prog, DEFAULT_DEPTH, DIRECT_ALIGN);
@@ -133,13 +145,14 @@ static void parse_args(struct copy *c, int argc, char **argv)
 	static const struct option opts[] = {
 		{ "splice", no_argument, NULL, 's' },
 		{ "direct", no_argument, NULL, 'd' },
+		{ "direct-fallback", required_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
 	int opt;
 
 	c->depth = DEFAULT_DEPTH;
-	c->block = DEFAULT_BLOCK;
+	c->block = 0;	/* not given: the mode's default, below */
 	while ((opt = getopt_long(argc, argv, "vq:b:h", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'v': c->verbose = true; break;
@@ -153,12 +166,30 @@ static void parse_args(struct copy *c, int argc, char **argv)
 			}
 			c->mode = opt == 's' ? MODE_SPLICE : MODE_DIRECT;
 			break;
-		case 'h': usage(stdout); exit(0);
+		case 'f':
+			c->src_fallback = !strcmp(optarg, "src") || !strcmp(optarg, "both");
+			c->dst_fallback = !strcmp(optarg, "dst") || !strcmp(optarg, "both");
+			if (!c->src_fallback && !c->dst_fallback) {
+				fprintf(stderr, "%s: --direct-fallback takes src, dst or both\n", prog);
+				exit(2);
+			}
+			break;
+		case 'h':
+			usage(stdout);
+			if (fflush(stdout) == EOF)	/* -h >/dev/full, -h >&- */
+				err(1, "stdout");
+			exit(0);
 		default: usage(stderr); exit(2);
 		}
 	}
 	if (argc - optind != 2) {
 		usage(stderr);
+		exit(2);
+	}
+	if (!c->block)
+		c->block = c->mode == MODE_DIRECT ? DEFAULT_DIRECT_BLOCK : DEFAULT_BLOCK;
+	if ((c->src_fallback || c->dst_fallback) && c->mode != MODE_DIRECT) {
+		fprintf(stderr, "%s: --direct-fallback needs --direct\n", prog);
 		exit(2);
 	}
 	if (c->mode == MODE_DIRECT && c->block % DIRECT_ALIGN) {
@@ -213,12 +244,19 @@ static bool seekable(int fd)
 
 /*
  * --direct: turn O_DIRECT on with fcntl after the open, so that a file
- * system without direct I/O (procfs, sysfs, character devices) is told
- * apart from every other open error. Our choice when it refuses: say so and
- * copy that side through the page cache.
+ * system without direct I/O (procfs, sysfs, character devices, tmpfs before
+ * Linux 6.6) is told apart from every other open error. Our choice when it
+ * refuses: say so and copy that side through the page cache. fallback
+ * (--direct-fallback) takes that path without asking, so that it can be
+ * run and tested on a kernel whose file systems all say yes.
  */
-static size_t try_direct(int fd, const char *name, mode_t mode)
+static size_t try_direct(int fd, const char *name, mode_t mode, bool fallback)
 {
+	if (fallback) {
+		fprintf(stderr, "%s: %s: O_DIRECT not tried (--direct-fallback), "
+			"copying it through the page cache\n", prog, name);
+		return 1;
+	}
 	if (!S_ISREG(mode) && !S_ISBLK(mode)) {
 		/* On a pipe O_DIRECT means "packet mode": not what we want. */
 		fprintf(stderr, "%s: %s: not a file or a block device, no O_DIRECT for it\n",
@@ -255,13 +293,43 @@ static void open_src(struct copy *c, struct stat *st)
 	else
 		c->size = 0;	/* unknown: every block is a probe */
 	if (c->mode == MODE_DIRECT)
-		c->ralign = try_direct(c->src, c->src_name, st->st_mode);
+		c->ralign = try_direct(c->src, c->src_name, st->st_mode, c->src_fallback);
 }
 
 /*
- * DST is opened without O_TRUNC: we must see whether it is SRC itself
- * (same device and inode, through a symlink or a hard link too) before
- * destroying anything. Only then is it truncated.
+ * DST is our own stdout or stderr sent to a file (`cp-linked F /dev/stdout
+ * >>log`, or `>log 2>&1`): opening /dev/stdout made a second description of
+ * that file, at offset 0 and without O_APPEND, so our copy would truncate
+ * what `>>` keeps and our -v lines would overwrite the copy's first bytes.
+ * Write through the shell's descriptor instead, at its position, one block
+ * after the other, as cat would; and neither truncate it nor skip holes.
+ */
+static bool use_shell_fd(struct copy *c, const struct stat *dst_st)
+{
+	for (int fd = 1; fd <= 2; fd++) {
+		struct stat st;
+		if (fstat(fd, &st) == -1 || st.st_dev != dst_st->st_dev ||
+		    st.st_ino != dst_st->st_ino)
+			continue;
+		int dup = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+		if (dup == -1)
+			err(1, "%s", c->dst_name);
+		close(c->dst);
+		c->dst = dup;
+		c->dst_regular = c->dst_seekable = false;	/* no offsets, no truncation */
+		if (c->mode == MODE_DIRECT)
+			fprintf(stderr, "%s: %s: the shell's descriptor, no O_DIRECT for it\n",
+				prog, c->dst_name);
+		return true;
+	}
+	return false;
+}
+
+/*
+ * DST is opened last, after every set-up step that can fail, and without
+ * O_TRUNC: we must see whether it is SRC itself (same device and inode,
+ * through a symlink or a hard link too) before destroying anything.
+ * truncate_dst() empties it when nothing can stop the copy any more.
  */
 static void open_dst(struct copy *c, const struct stat *src_st)
 {
@@ -275,21 +343,28 @@ static void open_dst(struct copy *c, const struct stat *src_st)
 	if (st.st_dev == src_st->st_dev && st.st_ino == src_st->st_ino)
 		errx(1, "'%s' and '%s' are the same file", c->src_name, c->dst_name);
 	c->dst_regular = S_ISREG(st.st_mode);
+	c->dst_seekable = seekable(c->dst);
+	bool shell_fd = c->dst_regular && use_shell_fd(c, &st);
+	if (c->mode == MODE_DIRECT && !shell_fd)
+		c->walign = try_direct(c->dst, c->dst_name, st.st_mode, c->dst_fallback);
+	c->align = c->ralign > c->walign ? c->ralign : c->walign;
+}
+
+static void truncate_dst(struct copy *c)
+{
 	if (c->dst_regular && ftruncate(c->dst, 0) == -1)
 		err(1, "%s", c->dst_name);
-	c->dst_seekable = seekable(c->dst);
-	if (c->mode == MODE_DIRECT)
-		c->walign = try_direct(c->dst, c->dst_name, st.st_mode);
-	c->align = c->ralign > c->walign ? c->ralign : c->walign;
 }
 
 /*
  * A pipe or a FIFO has no offsets: two reads in flight on it would race
  * for the data, and two writes would interleave. One pair at a time then.
+ * This runs before DST is opened (a failure here must leave DST as it
+ * was), so a DST without offsets cuts the depth later, in fit_depth().
  */
 static void setup_slots(struct copy *c)
 {
-	if (!c->src_seekable || !c->dst_seekable)
+	if (!c->src_seekable)
 		c->depth = 1;
 	c->slots = calloc(c->depth, sizeof(*c->slots));
 	if (!c->slots)
@@ -323,6 +398,19 @@ static void setup_slots(struct copy *c)
 	c->eof = -1;
 }
 
+static void fit_depth(struct copy *c)
+{
+	if (c->dst_seekable)
+		return;
+	for (unsigned i = 1; i < c->depth; i++) {
+		if (c->slots[i].pipe[0] != -1) {
+			close(c->slots[i].pipe[0]);
+			close(c->slots[i].pipe[1]);
+		}
+	}
+	c->depth = 1;
+}
+
 static size_t align_up(size_t n, size_t align)
 {
 	return (n + align - 1) / align * align;
@@ -344,16 +432,42 @@ static void preallocate(struct copy *c, off_t from, off_t to)
 }
 
 /*
+ * SEEK_DATA found no data at or past c->next: lseek(2) says ENXIO means
+ * "only a hole from here to the end of the file" (or next is past the
+ * end, if the file shrank). Nothing is read or written for a hole: the
+ * copy jumps to the file's size now, the probe read there finds the end
+ * of file, and finish() gives DST that size, so the hole stays a hole.
+ * O_DIRECT must start aligned: the probe starts at the aligned offset
+ * below the end, and copies at most one block of the hole's zeros.
+ */
+static void skip_trailing_hole(struct copy *c)
+{
+	struct stat st;
+	off_t end = fstat(c->src, &st) == 0 ? st.st_size : c->next;
+
+	end -= end % (off_t)c->align;
+	if (end > c->next)
+		c->next = end;
+	c->size = c->seg_end = c->next;
+}
+
+/*
  * Skip holes: SEEK_DATA/SEEK_HOLE find the next data segment, so a sparse
- * source stays sparse and a mostly empty 5 GiB file copies in a blink.
+ * source stays sparse, and the system calls grow with the number of data
+ * segments, not with the size: a mostly empty 5 GiB file copies in a blink.
+ * Only a regular DST, truncated first, reads back what we skip as zeros: a
+ * pipe or a device must be sent the hole's zeros, so for them all is data.
  */
 static void next_segment(struct copy *c)
 {
+	if (!c->dst_regular) {
+		c->seg_end = c->size;
+		return;
+	}
 	off_t d = lseek(c->src, c->next, SEEK_DATA);
 	off_t h = d < 0 ? -1 : lseek(c->src, d, SEEK_HOLE);
 	if (d < 0 && errno == ENXIO) {
-		/* No data at or past next: the file shrank. Probe from here. */
-		c->size = c->next;
+		skip_trailing_hole(c);
 		return;
 	}
 	if (d < 0 || h < 0) {		/* no SEEK_DATA here: all data */
@@ -674,18 +788,38 @@ static void report(const struct copy *c)
 			prog, (long long)c->eof, t->blocks);
 }
 
+/*
+ * With stdin, stdout or stderr closed (`<&-`, `>&-`, `2>&-`), the next file
+ * opened takes that number: DST as descriptor 2 would receive our error
+ * lines and the -v report in the middle of the copy. Hold the three numbers
+ * with /dev/null first, so that the files of the copy never get them.
+ */
+static void hold_std_fds(void)
+{
+	for (int fd = 0; fd <= 2; fd++) {
+		if (fcntl(fd, F_GETFD) != -1 || errno != EBADF)
+			continue;
+		if (open("/dev/null", O_RDWR) != fd)
+			err(1, "/dev/null");
+	}
+}
+
 int main(int argc, char **argv)
 {
 	struct copy c = { .ralign = 1, .walign = 1, .align = 1, .src = -1, .dst = -1 };
 	struct stat src_st;
 
 	parse_args(&c, argc, argv);
+	hold_std_fds();
 	/* Past RLIMIT_FSIZE a write must fail with EFBIG, not kill us. */
 	signal(SIGXFSZ, SIG_IGN);
+	/* Everything that can fail before the copy starts, then DST. */
 	setup_ring(&c);
 	open_src(&c, &src_st);
-	open_dst(&c, &src_st);
 	setup_slots(&c);
+	open_dst(&c, &src_st);
+	fit_depth(&c);
+	truncate_dst(&c);
 
 	run(&c);
 	if (!c.error && c.eof < 0)

@@ -26,6 +26,9 @@ cases=(
 	"same CPU: SQPOLL spin, depth 32|-s 64K --sq-cpu 0 --app-cpu 0|"
 	"same CPU: SQPOLL spin, depth 1|-s 64K -q 1 --sq-cpu 0 --app-cpu 0|"
 	"same CPU: SQPOLL blocking, depth 1|-s 64K -q 1 --sq-cpu 0 --app-cpu 0 --wait|"
+	"bursty: SQPOLL spin, idle 1 ms|-s 8M -p 20 -i 1|6"
+	"bursty: SQPOLL spin, idle 12 ms|-s 8M -p 20 -i 12|6"
+	"fresh poller, idle 60 s, no pauses|-s 64K -q 4 -i 60000|"
 )
 
 # metrics FILE: "reads enters wakeups wall app poller proc" from one report.
@@ -44,6 +47,8 @@ metrics() {
 median() { sort -g | awk '{a[NR]=$1} END {if (NR) print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
 load=$(cut -d" " -f1-3 /proc/loadavg)
+# The kernel's tick rate: sq_thread_idle is counted in ticks of 1000/HZ ms.
+hz=$(grep -h '^CONFIG_HZ=' "/boot/config-$(uname -r)" 2>/dev/null || zgrep -h '^CONFIG_HZ=' /proc/config.gz 2>/dev/null || echo CONFIG_HZ=unknown)
 ./sqpoll-demo -s 1M >/dev/null 2>&1 || { echo "sqpoll-demo cannot run here" >&2; exit 1; }
 for r in $(seq "$RUNS"); do
 	for i in "${!cases[@]}"; do
@@ -60,7 +65,7 @@ col() { awk -v c="$2" '{print $c}' "$out/case$1" | median; }
 range() { awk -v c="$2" 'NR == 1 || $c < lo {lo = $c} NR == 1 || $c > hi {hi = $c} END {printf "%.0f–%.0f", lo, hi}' "$out/case$1"; }
 
 printf '### 04-sqpoll: checksum a tmpfs file in 4 KiB reads (default 64 MiB), median of %d rounds\n\n' "$RUNS"
-printf '%s, %s CPUs, kernel %s, load average before: %s\n\n' "$(date -u +%F)" "$(nproc)" "$(uname -r)" "$load"
+printf '%s, %s CPUs, kernel %s (%s), load average before: %s\n\n' "$(date -u '+%F %H:%M UTC')" "$(nproc)" "$(uname -r)" "$hz" "$load"
 printf '| case | arguments | reads | io_uring_enter | wakeups | wall ms (min–max) | app CPU ms | poller CPU ms | process CPU ms | wall µs/read | wall vs ordinary | CPU vs ordinary |\n'
 printf '|---|---|---|---|---|---|---|---|---|---|---|---|\n'
 : >bench.tsv
@@ -88,4 +93,5 @@ for i in "${!cases[@]}"; do
 done
 printf '\nRatios compare each SQPOLL row with the ordinary ring of its group (same depth, same pauses).\n'
 printf 'Bursty rows pause 20 ms after every 32 blocks (64 pauses); the same-CPU rows pin\n'
-printf 'poller and app to one CPU on purpose (16 reads: the pathology).\n'
+printf 'poller and app to one CPU on purpose (16 reads: the pathology). The fresh poller\n'
+printf 'row never pauses: its one wakeup is the poller that slept as soon as it started.\n'

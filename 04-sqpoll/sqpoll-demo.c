@@ -22,8 +22,10 @@
  * Example:  sqpoll-demo            SQPOLL, poller and app on different CPUs
  *           sqpoll-demo --no-sqpoll
  * Build:    cc -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -O2 -o sqpoll-demo sqpoll-demo.c -luring
- * Requires: Linux 5.6 (IORING_OP_READ); SQPOLL unprivileged and without
- *           registered files since 5.11/5.13; the poller shows up as the
+ * Requires: Linux 5.6 (IORING_OP_READ); SQPOLL needs CAP_SYS_ADMIN before
+ *           5.11, CAP_SYS_NICE in 5.11 and 5.12, nothing since 5.13;
+ *           registered files are needed before 5.11 (--fixed takes that
+ *           path anywhere); the poller shows up as the
  *           thread iou-sqp-PID since 5.12. liburing 2.3 or newer (it
  *           fills the SQ index array at setup; publish_sqes() relies on it).
  * Leaves out: IOPOLL, O_DIRECT, sharing a poller (IORING_SETUP_ATTACH_WQ:
@@ -62,6 +64,8 @@ struct options {
 	unsigned pause_ms;        /* think time after each DEPTH blocks */
 	int sq_cpu, app_cpu;      /* -1: choose */
 	bool pin;                 /* false with --no-pin */
+	bool one_cpu;             /* only one CPU usable: reap by waiting */
+	bool same_cpu_spin;       /* asked to spin on the poller's CPU */
 	bool fixed;               /* register the file even if not required */
 	const char *path;         /* NULL: scratch file */
 };
@@ -306,7 +310,10 @@ static void open_input(struct run *r)
  * is the worst case: the poller only runs when the scheduler preempts the
  * spinner, about 8 ms per I/O on this kind of machine. So by default the
  * poller gets one CPU (IORING_SETUP_SQ_AFF) and this thread another; with
- * one CPU only, completions are reaped with a blocking wait instead.
+ * one CPU only (a 1-vCPU VM, taskset -c 0), completions are reaped with a
+ * blocking wait instead. Nothing is printed here: a setup error must stay
+ * the one line on stderr, so report() says what was chosen, and
+ * warn_placement() warns once the ring exists.
  */
 static void choose_cpus(struct options *o)
 {
@@ -336,14 +343,20 @@ static void choose_cpus(struct options *o)
 		o->sq_cpu = o->app_cpu == first ? second : first;
 	if (!o->sqpoll || o->reap != REAP_SPIN)
 		return;
-	if (o->sq_cpu >= 0 && o->sq_cpu == o->app_cpu)
-		fprintf(stderr, PROG ": warning: spinning on the poller's CPU; "
-			"each I/O waits for a scheduler switch\n");
-	else if (o->sq_cpu < 0) {
-		fprintf(stderr, PROG ": only one CPU usable: spinning would starve "
-			"the poller, reaping with a blocking wait instead\n");
+	if (o->sq_cpu >= 0 && o->sq_cpu == o->app_cpu) {
+		o->same_cpu_spin = true;
+	} else if (o->sq_cpu < 0) {
+		o->one_cpu = true;
 		o->reap = REAP_WAIT;
 	}
+}
+
+/* Said after setup, so that a setup failure stays the only line. */
+static void warn_placement(const struct options *o)
+{
+	if (o->same_cpu_spin)
+		fprintf(stderr, PROG ": warning: spinning on the poller's CPU; "
+			"each I/O waits for a scheduler switch\n");
 }
 
 static void pin_self(int cpu)
@@ -365,8 +378,9 @@ static void setup_failed(struct run *r, int ret)
 	    io_uring_queue_init(1, &plain, 0) == 0) {
 		io_uring_queue_exit(&plain);
 		errx(77, "IORING_SETUP_SQPOLL: %s: an ordinary ring works, so SQPOLL "
-		     "itself is refused (before Linux 5.13 it needs CAP_SYS_ADMIN or "
-		     "CAP_SYS_NICE)", strerror(-ret));
+		     "itself is refused: before Linux 5.11 it needs CAP_SYS_ADMIN, "
+		     "5.11 and 5.12 accept CAP_SYS_NICE instead, since 5.13 only a "
+		     "security module (SELinux) refuses it", strerror(-ret));
 	}
 	if (ret == -EPERM || ret == -EACCES)
 		errx(77, "io_uring_setup: %s: io_uring is blocked here (a container's "
@@ -480,8 +494,8 @@ static void publish_sqes(struct run *r)
  * reads the old tail; each leaves the work to the other and the SQEs sit
  * unseen. The kernel has the mirror fence between setting the flag and
  * re-reading the tail. liburing's io_uring_submit() does exactly this
- * (sq_ring_needs_enter() in src/queue.c: io_uring_smp_mb(), then the
- * flags); the snippet in io_uring_setup(2) leaves the fence out.
+ * (sq_ring_needs_enter() in liburing's src/queue.c: io_uring_smp_mb(),
+ * then the flags); the snippet in io_uring_setup(2) leaves the fence out.
  */
 static int wake_poller_if_needed(struct run *r)
 {
@@ -743,7 +757,9 @@ static void report(const struct run *r, struct times t, pid_t poller, double pol
 			"app on %s, reap by %s\n", o->idle_ms,
 			cpu_name(o->sq_cpu, sq, sizeof(sq)), cpu_name(o->app_cpu, app, sizeof(app)),
 			o->reap == REAP_SPIN ? "spinning on the CQ (no syscall)"
-					     : "blocking io_uring_enter");
+			: o->one_cpu ? "blocking io_uring_enter (only one CPU usable: "
+				       "spinning would starve the poller)"
+			: "blocking io_uring_enter");
 	else
 		fprintf(stderr, PROG ": ordinary ring (--no-sqpoll), app on %s, "
 			"one io_uring_enter submits and waits\n",
@@ -782,6 +798,7 @@ int main(int argc, char **argv)
 	open_input(&r);
 	choose_cpus(&r.o);
 	setup_ring(&r);
+	warn_placement(&r.o);
 	/* Pin after setup: a poller created without SQ_AFF inherits the
 	 * affinity its creator had at that moment. */
 	if (r.o.app_cpu >= 0)

@@ -25,9 +25,12 @@
  * The fd finds the connection in a table; the generation is bumped each
  * time an fd number starts a new connection, so a completion that arrives
  * after its connection closed, when accept may already have handed the same
- * fd number to somebody else, is recognised and dropped, not applied.
+ * fd number to somebody else, is recognised and dropped, not applied. In
+ * this server it is a safety net: a connection closes only from the CQE of
+ * its one request, so no CQE can outlive it, and `stale` stays 0. A second
+ * request per connection (exercise 1's idle timer) makes it earn its keep.
  *
- * Usage:    echo-server [-p PORT] [--single-accept]
+ * Usage:    echo-server [-p PORT] [--single-accept] [--no-defer-taskrun]
  * Try:      ./echo-server -p 8000 &  ../tests/echo-load -p 8000 -c 100 -r 1-4096
  *           (or nc 127.0.0.1 8000); kill %1 prints the counters
  * Build:    cc -std=gnu11 -Wall -Wextra -O2 -o echo-server echo-server.c -luring
@@ -59,7 +62,7 @@
 #define BUF_SIZE 4096        /* each connection's receive buffer */
 #define SQ_ENTRIES 1024
 #define CQ_ENTRIES 8192      /* many connections can complete at once */
-#define PAUSE_MS 100         /* after EMFILE, try accept again this often */
+#define PAUSE_MS 100         /* out of descriptors: retry accept this often */
 
 /* The listener, signals, the fd table, the command line: as epoll-echo's. */
 #include "server-common.h"
@@ -93,9 +96,12 @@ static struct {
 	size_t nslots;
 	unsigned inflight;      /* requests the kernel still holds */
 	bool multishot;         /* accept mode: multishot, or one per CQE */
-	bool accept_armed, timer_armed, paused, quit;
+	bool defer_taskrun;     /* try SINGLE_ISSUER | DEFER_TASKRUN (6.1) */
+	bool accept_armed, timer_armed, quit;
+	bool paused;            /* accept ran out of descriptors and has not
+				 * succeeded since: retried, not re-armed */
 	struct __kernel_timespec pause;
-} S = { .lfd = -1, .sfd = -1, .multishot = true,
+} S = { .lfd = -1, .sfd = -1, .multishot = true, .defer_taskrun = true,
 	.pause = { .tv_nsec = PAUSE_MS * 1000000L } };
 
 static struct {
@@ -105,11 +111,13 @@ static struct {
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: " PROG " [-p PORT] [--single-accept]\n"
+	fprintf(f, "usage: " PROG " [-p PORT] [--single-accept] [--no-defer-taskrun]\n"
 		"  TCP echo server on 127.0.0.1 with io_uring (PORT 0, the default,\n"
-		"  picks a free port). --single-accept: one accept request per\n"
-		"  connection, as before Linux 5.19's multishot accept.\n"
-		"  SIGINT or SIGTERM stops it.\n");
+		"  picks a free port). SIGINT or SIGTERM stops it.\n"
+		"  --single-accept      one accept request per connection, as\n"
+		"                       before Linux 5.19's multishot accept\n"
+		"  --no-defer-taskrun   a ring without SINGLE_ISSUER and\n"
+		"                       DEFER_TASKRUN, as before Linux 6.1\n");
 }
 
 /* ---- the ring ---- */
@@ -129,10 +137,13 @@ static void ring_init(void)
 	p.flags = IORING_SETUP_CQSIZE;
 	p.cq_entries = CQ_ENTRIES;
 	/* 6.1: one thread submits, and completion work runs only when it
-	 * waits; fewer interruptions, less CPU. Older kernels say EINVAL. */
-	p.flags |= IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
+	 * waits; fewer interruptions, less CPU. Older kernels say EINVAL,
+	 * and get the ring that --no-defer-taskrun asks for. */
+	if (S.defer_taskrun)
+		p.flags |= IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
 	int ret = io_uring_queue_init_params(SQ_ENTRIES, &S.ring, &p);
-	if (ret == -EINVAL) {
+	if (ret == -EINVAL && S.defer_taskrun) {
+		S.defer_taskrun = false;
 		memset(&p, 0, sizeof(p));
 		p.flags = IORING_SETUP_CQSIZE;
 		p.cq_entries = CQ_ENTRIES;
@@ -193,7 +204,7 @@ static struct io_uring_sqe *sqe_get(void)
 
 static void arm_accept(void)
 {
-	if (S.accept_armed || S.paused || S.quit)
+	if (S.accept_armed || S.quit)
 		return;
 	struct io_uring_sqe *sqe = sqe_get();
 	if (S.multishot)   /* one request, a CQE per connection, until error */
@@ -267,12 +278,6 @@ static struct conn *conn_of(uint64_t ud)
 	return S.slots[fd].c;
 }
 
-static void resume_accept(void)
-{
-	S.paused = false;
-	arm_accept();
-}
-
 /* Only called when the connection has no request in flight, so nothing in
  * the kernel still points at its buffer. */
 static void conn_close(struct conn *c)
@@ -281,8 +286,8 @@ static void conn_close(struct conn *c)
 	S.slots[c->fd].c = NULL;
 	free(c);
 	count.closed++;
-	if (S.paused)           /* a descriptor is free again */
-		resume_accept();
+	if (S.paused)           /* a descriptor is free again: retry */
+		arm_accept();
 }
 
 static void conn_open(int fd)
@@ -316,12 +321,31 @@ static void conn_failed(struct conn *c, int res, const char *what)
 
 /* ---- completions ---- */
 
+/*
+ * Out of descriptors (or memory). The connection waits in the listen
+ * backlog. Say so once per pause, and do not re-arm the accept now (it
+ * would fail again at once: a spin). Retry when one of our connections
+ * closes, or every PAUSE_MS, since a descriptor can also come free another
+ * way (the limit raised, another process closing files).
+ */
+static void pause_accept(int res)
+{
+	if (!S.paused) {
+		warnx("accept: %s (pausing until a descriptor is free)",
+		      strerror(-res));
+		count.pauses++;
+		S.paused = true;
+	}
+	arm_timer();
+}
+
 static void on_accept(struct io_uring_cqe *cqe)
 {
 	bool more = cqe->flags & IORING_CQE_F_MORE;
 	if (!more)
 		S.accept_armed = false;
 	if (cqe->res >= 0) {
+		S.paused = false;       /* accepting again */
 		if (S.quit)
 			close(cqe->res);
 		else
@@ -331,15 +355,8 @@ static void on_accept(struct io_uring_cqe *cqe)
 		S.multishot = false;
 	} else if (cqe->res == -EMFILE || cqe->res == -ENFILE ||
 		   cqe->res == -ENOBUFS || cqe->res == -ENOMEM) {
-		/* Out of descriptors (or memory). The connection waits in the
-		 * listen backlog; accept again when one of ours closes, or
-		 * after PAUSE_MS if none does. */
-		if (!S.paused) {
-			warnx("accept: %s (pausing)", strerror(-cqe->res));
-			count.pauses++;
-			S.paused = true;
-		}
-		arm_timer();
+		pause_accept(cqe->res);
+		return;         /* retried by a close or the timer */
 	} else if (cqe->res != -ECANCELED && cqe->res != -ECONNABORTED &&
 		   cqe->res != -EINTR) {
 		warnx("accept: %s", strerror(-cqe->res));
@@ -425,10 +442,10 @@ static void on_cqe(struct io_uring_cqe *cqe)
 		if (!S.quit)
 			on_signal();
 		break;
-	case OP_TIMER:
+	case OP_TIMER:          /* -ETIME: retry the paused accept */
 		S.timer_armed = false;
-		if (S.paused && !S.quit)
-			resume_accept();
+		if (S.paused)
+			arm_accept();
 		break;
 	case OP_CANCEL:         /* 0, or -ENOENT if it had completed already */
 		break;
@@ -468,19 +485,24 @@ static void shut_down(void)
 	io_uring_queue_exit(&S.ring);
 	fprintf(stderr, PROG ": accepted=%llu closed=%llu resets=%llu bytes=%llu "
 		"recvs=%llu sends=%llu short_sends=%llu io_uring_enters=%llu "
-		"cqes=%llu accept=%s accept_pauses=%llu stale=%llu\n",
+		"cqes=%llu accept=%s ring=%s accept_pauses=%llu stale=%llu\n",
 		count.accepted, count.closed, count.resets, count.bytes,
 		count.recvs, count.sends, count.short_sends, count.enters,
 		count.cqes, S.multishot ? "multishot" : "single",
+		S.defer_taskrun ? "defer_taskrun" : "plain",
 		count.pauses, count.stale);
 }
 
-/* --single-accept; -p and -h are server-common.h's. */
+/* --single-accept, --no-defer-taskrun: each forces the path an older
+ * kernel takes, so it can be tested here. -p and -h are server-common.h's. */
 static bool own_option(int ch)
 {
 	switch (ch) {
 	case '1':
 		S.multishot = false;
+		return true;
+	case 'D':
+		S.defer_taskrun = false;
 		return true;
 	default:
 		return false;
@@ -492,11 +514,12 @@ int main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ "single-accept", no_argument, NULL, '1' },
+		{ "no-defer-taskrun", no_argument, NULL, 'D' },
 		{ NULL, 0, NULL, 0 } };
 	unsigned port = parse(argc, argv, "hp:", longopts, own_option);
 	raise_nofile();
-	S.sfd = signals_as_fd();
 	ring_init();
+	S.sfd = signals_as_fd();
 	S.lfd = listen_on(port, 0);
 	arm_signal();
 	arm_accept();

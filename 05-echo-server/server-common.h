@@ -1,11 +1,14 @@
 /*
- * server-common.h: what both servers of this lesson do the same way.
+ * server-common.h: what this lesson's servers do the same way.
  *
- * echo-server.c (io_uring) and epoll-echo.c (epoll) share the parts that
- * are not the lesson's subject: the listening socket, signals as a
- * descriptor, the descriptor limit, TCP_NODELAY, the table that finds a
- * connection by its fd, and the command line. They are said once here, so
- * the two files show only how the two servers differ.
+ * The parts of an echo server that are not the lesson's subject: the
+ * listening socket, signals as a descriptor, the descriptor limit,
+ * TCP_NODELAY, the table that finds a connection by its fd, and the command
+ * line. They are said once here, so the server files show only how the
+ * servers differ: 05-echo-server's echo-server.c (io_uring) and
+ * epoll-echo.c (epoll), and 06-buffer-rings' bufring-echo.c. Each of the
+ * two lessons keeps an identical copy, so that each folder builds alone;
+ * a test checks that the copies stay identical.
  *
  * Include it after defining PROG; the program defines struct conn,
  * usage() and conn_close(). All static: each program compiles it into

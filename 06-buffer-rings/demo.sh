@@ -29,7 +29,7 @@ stop
 echo "  server: $(cat "$OUT/err")"
 enobufs=$(grep -o 'ENOBUFS=[0-9]*' "$OUT/err" | cut -d= -f2)
 echo "  -> the pool ran dry $enobufs times (recv CQE res -ENOBUFS, multishot ended);"
-echo "     each time, every starved connection was re-armed once a send gave a buffer back."
+echo "     starved connections waited in a FIFO and were re-armed one per free buffer, oldest first."
 
 echo
 echo "# 2. 2000 idle connections, default pool (256 x 4 KiB = 1 MiB, shared)."
@@ -37,5 +37,5 @@ start
 rss0=$(awk '/^VmRSS/{print $2}' "/proc/$SPID/status")
 r=$(timeout 60 "$LOAD" -p "$PORT" -c 2000 -n 1 -i 1 -P "$SPID")
 echo "  RSS at start ${rss0} KiB; holding 2000 connections: $(grep -o 'srv_rss_kb=[0-9]*' <<<"$r" | cut -d= -f2) KiB"
-echo "  -> no connection owns a buffer: an idle one costs its 16-byte slot in the table, not 4 KiB."
+echo "  -> no connection owns a buffer: an idle one costs its 48-byte struct conn and a 16-byte table slot, not 4 KiB."
 stop

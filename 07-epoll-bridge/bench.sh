@@ -34,7 +34,7 @@ one() {
 	echo "$((t1 - t0)) $(echo "$line" | awk '{ print $6, $8 }')"
 }
 
-printf '07-epoll-bridge: %s files per batch, %s runs each, pinned to CPU %s, medians\n\n' "$FILES" "$RUNS" "$CPU"
+printf '### 07-epoll-bridge: %s files per batch, %s runs each, pinned to CPU %s, medians\n\n' "$FILES" "$RUNS" "$CPU"
 echo "| bridge | files | CQEs | wakeups (sleeps for --reverse) | CQEs per wakeup | wall ms |"
 echo "|---|---|---|---|---|---|"
 : >bench.tsv
@@ -70,3 +70,21 @@ for input in tmpfs pagecache; do
 done
 echo
 echo "Wall times include process start-up and vary with the other load on this 2-vCPU machine."
+
+# Where the reads complete: requests punted to an io-wq worker, counted by
+# the io_uring:io_uring_queue_async_work tracepoint over one run of the
+# default bridge per batch (needs perf and the right to read tracepoints).
+punts() {
+	perf stat -x, -o "$dir/perf" -e io_uring:io_uring_queue_async_work \
+		timeout 60 taskset -c "$CPU" ./epoll-bridge <"$dir/$1.list" >/dev/null 2>&1 || return 1
+	awk -F, '/queue_async_work/ { print $1 }' "$dir/perf"
+}
+echo
+if command -v perf >/dev/null && n_tmpfs=$(punts tmpfs) && n_cache=$(punts pagecache) &&
+	[ -n "$n_tmpfs" ] && [ -n "$n_cache" ]; then
+	echo "Requests punted to io-wq (perf stat -e io_uring:io_uring_queue_async_work, one eventfd run):"
+	echo "tmpfs batch: $n_tmpfs; pagecache batch: $n_cache"
+else
+	echo "(perf could not count io_uring:io_uring_queue_async_work here: no io-wq figures)"
+fi
+echo "$(date -u '+%F %H:%M UTC'), kernel $(uname -r), load average now: $(cut -d' ' -f1-3 /proc/loadavg)"

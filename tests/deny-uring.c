@@ -9,7 +9,11 @@
  * executes COMMAND, so every lesson can be tested for the clear message and
  * exit code 77 it owes a reader who meets that wall.
  *
- * Usage:    deny-uring [-e EPERM|ENOSYS] COMMAND [ARG...]
+ * -e EINVAL is what a kernel answers to setup flags it does not know: with
+ * it a test can take the "feature missing" path of a program on a kernel
+ * that has the feature.
+ *
+ * Usage:    deny-uring [-e EPERM|ENOSYS|EINVAL] COMMAND [ARG...]
  * Build:    cc -Wall -Wextra -O2 -o deny-uring deny-uring.c
  * Requires: Linux 3.5 (seccomp filters), x86_64 or aarch64.
  */
@@ -40,7 +44,7 @@
 
 static void usage(FILE *to)
 {
-	fprintf(to, "usage: deny-uring [-e EPERM|ENOSYS] COMMAND [ARG...]\n");
+	fprintf(to, "usage: deny-uring [-e EPERM|ENOSYS|EINVAL] COMMAND [ARG...]\n");
 }
 
 static void install_filter(unsigned short errnum)
@@ -81,8 +85,10 @@ int main(int argc, char **argv)
 				errnum = EPERM;
 			else if (strcmp(optarg, "ENOSYS") == 0)
 				errnum = ENOSYS;
+			else if (strcmp(optarg, "EINVAL") == 0)
+				errnum = EINVAL;
 			else
-				errx(2, "-e takes EPERM or ENOSYS, not %s", optarg);
+				errx(2, "-e takes EPERM, ENOSYS or EINVAL, not %s", optarg);
 			break;
 		case 'h':
 			usage(stdout);

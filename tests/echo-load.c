@@ -14,12 +14,27 @@
  * By default each connection is a closed loop: send one message, wait until
  * all of it is back, send the next. -b and -H pipeline instead.
  *
+ * -R RATE paces the closed loop to a fixed offered load, so servers can be
+ * compared doing the same work rather than each running flat out: RATE
+ * round trips a second in all, as "slots" that fall due every 1/RATE
+ * seconds on the monotonic clock, dealt round-robin to the connections
+ * (each gets one every CONNS/RATE seconds). A connection sends its next
+ * message only once a slot is due to it and its previous echo is back; a
+ * slot that falls due while it still waits is owed and used at once when
+ * the echo arrives, so a short stall is caught up, and a server (or a
+ * client) that cannot keep up shows as a growing backlog of owed slots.
+ *
  * Output: one line on stdout, always the same keys in the same order:
  *   RESULT conns=C total=T done=D rt=R bytes=B secs=S rt_per_s=X
  *          resets=Z failed=F mismatch=M stuck=K cli_cpu_s=U
  *          [srv_cpu_s=V srv_us_per_rt=W srv_rss_kb=K]   (with -P)
+ *          [offered_per_s=O due=N behind=L kept_up=Y window_at_s=A]   (with -R)
  * rt counts completed round trips (messages fully echoed); with -d only
- * those after every first connection was up. Details of failures go to
+ * those after every first connection was up. With -R, due counts the slots
+ * that fell due, behind those whose message was still unsent at the end,
+ * kept_up is 1 when behind is at most 1% of due, and window_at_s is when the
+ * window opened, in seconds after the start (to line up a counter sampled
+ * from outside, such as perf stat -I). Details of failures go to
  * stderr. Exit 0 if every connection finished clean, 1 otherwise, 2 usage.
  *
  * Usage:    echo-load -p PORT [options]   (echo-load -h lists them)
@@ -44,6 +59,7 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -52,6 +68,7 @@
 #define RBUF_SIZE (256 * 1024)
 #define MAX_MSG (64u << 20)
 #define MAX_REPORTS 10          /* detailed failure lines on stderr */
+#define MAX_RATE 10e6           /* -R: round trips a second, in all */
 
 static void usage(FILE *f)
 {
@@ -65,6 +82,8 @@ static void usage(FILE *f)
 "  -r MIN-MAX   random message sizes between MIN and MAX bytes\n"
 "  -n MSGS      messages per connection (default 100; 1 with -i)\n"
 "  -d SECS      run for SECS seconds (counted once all CONNS are up) instead\n"
+"  -R RATE      pace: offer RATE round trips a second in all, spread evenly\n"
+"               over the connections (closed loop only: not with -b or -H)\n"
 "  -b           burst: write all messages before reading anything, start\n"
 "               reading only when the socket would block or all are written\n"
 "  -H           half-close: pipeline all messages, shutdown(SHUT_WR) after the\n"
@@ -79,7 +98,8 @@ static void usage(FILE *f)
 "  -h           this help\n"
 "Prints one line: RESULT conns= total= done= rt= bytes= secs= rt_per_s=\n"
 "resets= failed= mismatch= stuck= cli_cpu_s= [srv_cpu_s= srv_us_per_rt=\n"
-"srv_rss_kb=]. Exit 0 when all is clean, 1 on any failure, 2 on usage.\n");
+"srv_rss_kb=] [offered_per_s= due= behind= kept_up= window_at_s=]. Exit 0\n"
+"when all is clean, 1 on any failure, 2 on usage.\n");
 }
 
 /* ---- options and global counters ---- */
@@ -89,6 +109,7 @@ static struct {
 	unsigned conns, total, nmsgs, resetters;
 	unsigned min_size, max_size;
 	double duration, idle, timeout;
+	double rate;              /* -R: offered round trips/s, 0 = flat out */
 	bool burst, halfclose, timed;
 	pid_t server;
 } opt = { .conns = 1, .min_size = 64, .max_size = 64, .nmsgs = 100,
@@ -201,6 +222,7 @@ struct conn {
 	uint32_t nmsgs;           /* messages it sends (UINT32_MAX with -d) */
 	uint32_t reset_at;        /* message it resets in, or UINT32_MAX */
 	uint32_t tx_msg, tx_off;  /* next byte to send: message, offset */
+	uint32_t owed;            /* -R: slots due to it, their messages unsent */
 	uint32_t rx_msg, rx_off;  /* next byte expected back */
 	uint64_t tx_total, rx_total;
 	bool reading;             /* EPOLLIN wanted (false early in a burst) */
@@ -212,9 +234,19 @@ static int epfd;
 static struct conn *conns;
 static unsigned next_id;       /* next connection number to open */
 static unsigned live;          /* connections open now */
-static double t0, t_end;
-static double srv_cpu0, cli_cpu0;
+static double t_start, t0, t_end;   /* program start; window open, closed */
+static double srv_cpu0, cli_cpu0;  /* CPU seconds when the window opened */
+static double srv_cpu1, cli_cpu1;  /* and when it closed */
 static bool measuring, stopping;
+
+/* -R: the schedule. Slot K falls due at pace_t0 + K / RATE. */
+static int timer_fd = -1;      /* readable when the next slot is due */
+static double timer_set_for;   /* the due time timer_fd is armed for */
+static double pace_t0;
+static uint64_t slots;         /* slots dealt so far */
+static unsigned deal_to;       /* the table entry the next slot goes to */
+static uint64_t due;           /* of those, dealt to a connection that could use them */
+static uint64_t behind;        /* slots still unsent when the window closed */
 
 static void report(struct conn *c, const char *fmt, ...)
 {
@@ -275,7 +307,8 @@ static bool pipelined(void)
 static bool conn_send(struct conn *c)
 {
 	while (c->tx_msg < c->nmsgs && !stopping &&
-	       (pipelined() || c->tx_msg == c->rx_msg)) {
+	       (pipelined() || c->tx_msg == c->rx_msg) &&
+	       (opt.rate == 0 || c->owed > 0)) {
 		uint32_t size = msg_size(c->id, c->tx_msg);
 		uint32_t upto = size;
 		if (c->tx_msg == c->reset_at)
@@ -302,6 +335,8 @@ static bool conn_send(struct conn *c)
 		if (c->tx_off == size) {
 			c->tx_msg++;
 			c->tx_off = 0;
+			if (opt.rate > 0)
+				c->owed--;   /* this message used its slot */
 		}
 	}
 	if (c->tx_msg == c->nmsgs && opt.halfclose && !c->shut) {
@@ -467,12 +502,98 @@ static void conn_event(struct conn *c, uint32_t events)
 		conn_send(c);
 }
 
+/* ---- pacing (-R) ---- */
+
+static double slot_time(uint64_t k)
+{
+	return pace_t0 + (double)k / opt.rate;
+}
+
+/* Deal every slot due by T, round-robin over the connection table, so
+ * each connection gets one every CONNS/RATE seconds. An empty table entry,
+ * or a connection already owed all the messages it has left, lets its
+ * slot lapse: due counts only slots that can become a message. */
+static void pace(double t)
+{
+	while (slot_time(slots) <= t) {
+		struct conn *c = &conns[deal_to];
+		slots++;
+		if (++deal_to == opt.conns)
+			deal_to = 0;
+		if ((c->state != RUNNING && c->state != CONNECTING) ||
+		    c->tx_msg + c->owed >= c->nmsgs)
+			continue;
+		due++;
+		if (++c->owed == 1 && c->state == RUNNING)
+			conn_send(c);   /* sends now unless its echo is still out */
+	}
+}
+
+/* Wake the loop when slot K falls due; one timerfd_settime per change. */
+static void arm_timer(uint64_t k)
+{
+	double when = slot_time(k);
+	if (when == timer_set_for)
+		return;
+	struct itimerspec its = { .it_value = {
+		.tv_sec = (time_t)when,
+		.tv_nsec = (long)((when - (double)(time_t)when) * 1e9) } };
+	if (its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0)
+		its.it_value.tv_nsec = 1;    /* all zero would disarm it */
+	if (timerfd_settime(timer_fd, TFD_TIMER_ABSTIME, &its, NULL) < 0) {
+		fprintf(stderr, PROG ": timerfd_settime: %s\n", strerror(errno));
+		exit(1);
+	}
+	timer_set_for = when;
+}
+
+static void timer_fired(void)
+{
+	uint64_t expirations;
+	if (read(timer_fd, &expirations, sizeof(expirations)) < 0 && errno != EAGAIN) {
+		fprintf(stderr, PROG ": read timerfd: %s\n", strerror(errno));
+		exit(1);
+	}
+}
+
+static void setup_timer(void)
+{
+	timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
+	if (timer_fd < 0 || epoll_ctl(epfd, EPOLL_CTL_ADD, timer_fd, &ev) < 0) {
+		fprintf(stderr, PROG ": timerfd: %s\n", strerror(errno));
+		exit(1);
+	}
+}
+
+/* Slots dealt but not yet used: the backlog of a load not kept up with. */
+static uint64_t backlog(void)
+{
+	uint64_t n = 0;
+	for (unsigned i = 0; i < opt.conns; i++)
+		if (conns[i].state != FREE)
+			n += conns[i].owed;
+	return n;
+}
+
 /* ---- the run ---- */
+
+/* Close the measuring window at T, before any connection is closed: the
+ * server's work on the closes is not part of the figures. */
+static void end_window(double t)
+{
+	t_end = t;
+	behind = backlog();
+	cli_cpu1 = self_cpu();
+	if (opt.server)
+		srv_cpu1 = server_cpu();
+}
 
 static void start_measuring(void)
 {
 	measuring = true;
 	t0 = now();
+	pace_t0 = t0;
 	cli_cpu0 = self_cpu();
 	if (opt.server)
 		srv_cpu0 = server_cpu();
@@ -514,7 +635,7 @@ static void run(void)
 			start_measuring();
 		if (opt.timed && measuring && !stopping && t >= t0 + opt.duration) {
 			stopping = true;        /* finish: close what is open */
-			t_end = t;
+			end_window(t);
 			close_all(&stat.done);
 			break;
 		}
@@ -531,8 +652,13 @@ static void run(void)
 					report(&conns[i], "stuck: %" PRIu64 " of %"
 					       PRIu64 " bytes back", conns[i].rx_total,
 					       conns[i].tx_total);
+			end_window(t);
 			close_all(&stat.stuck);
 			break;
+		}
+		if (opt.rate > 0 && measuring) {
+			pace(t);
+			arm_timer(slots);
 		}
 		int n = epoll_wait(epfd, evs, 256, 100);
 		if (n < 0 && errno != EINTR) {
@@ -541,13 +667,15 @@ static void run(void)
 		}
 		for (int i = 0; i < n; i++) {
 			struct conn *c = evs[i].data.ptr;
-			if (c->state != FREE)  /* not closed earlier in this batch */
+			if (!c)
+				timer_fired();  /* the next pass deals the slots */
+			else if (c->state != FREE)  /* not closed earlier in this batch */
 				conn_event(c, evs[i].events);
 		}
 		refill();   /* after the batch: a reused slot gets no stale event */
 	}
 	if (t_end == 0)
-		t_end = now();
+		end_window(now());
 }
 
 static void print_result(void)
@@ -556,11 +684,10 @@ static void print_result(void)
 	double srv = -1;
 	if (opt.server) {
 		rss = server_rss_kb();          /* idle connections still open */
-		double s1 = server_cpu();
-		if (s1 >= 0 && srv_cpu0 >= 0)
-			srv = s1 - srv_cpu0;
+		if (srv_cpu1 >= 0 && srv_cpu0 >= 0)
+			srv = srv_cpu1 - srv_cpu0;
 	}
-	double cli = self_cpu() - cli_cpu0;
+	double cli = cli_cpu1 - cli_cpu0;
 	close_all(&stat.done);               /* idle ones finished clean */
 	double secs = t_end - t0;
 	if (!measuring || secs <= 0)
@@ -574,6 +701,10 @@ static void print_result(void)
 	if (opt.server)
 		printf(" srv_cpu_s=%.3f srv_us_per_rt=%.2f srv_rss_kb=%ld", srv,
 		       stat.rt && srv >= 0 ? srv * 1e6 / (double)stat.rt : 0.0, rss);
+	if (opt.rate > 0)
+		printf(" offered_per_s=%.0f due=%" PRIu64 " behind=%" PRIu64
+		       " kept_up=%d window_at_s=%.3f", opt.rate, due, behind,
+		       behind * 100 <= due, measuring ? t0 - t_start : 0.0);
 	printf("\n");
 	fflush(stdout);
 	if (stat.reports > MAX_REPORTS)
@@ -608,6 +739,18 @@ static double seconds(const char *s, const char *what)
 	return v;
 }
 
+static double rate(const char *s)
+{
+	char *end;
+	double v = strtod(s, &end);
+	if (end == s || *end || !(v > 0) || v > MAX_RATE) {
+		fprintf(stderr, PROG ": bad rate: %s\n", s);
+		usage(stderr);
+		exit(2);
+	}
+	return v;
+}
+
 static void parse(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -616,7 +759,7 @@ static void parse(int argc, char **argv)
 	long port = -1;
 	bool nset = false;
 	int ch;
-	while ((ch = getopt_long(argc, argv, "a:bC:c:d:Hhi:n:P:p:r:s:T:x:",
+	while ((ch = getopt_long(argc, argv, "a:bC:c:d:Hhi:n:P:p:R:r:s:T:x:",
 				 longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'a': addr = optarg; break;
@@ -630,6 +773,7 @@ static void parse(int argc, char **argv)
 		case 'n': opt.nmsgs = (unsigned)number(optarg, "messages", UINT32_MAX - 1); nset = true; break;
 		case 'P': opt.server = (pid_t)number(optarg, "pid", INT_MAX); break;
 		case 'p': port = (long)number(optarg, "port", 65535); break;
+		case 'R': opt.rate = rate(optarg); break;
 		case 'r': {
 			unsigned a, b;
 			char extra;
@@ -665,6 +809,10 @@ static void parse(int argc, char **argv)
 		fprintf(stderr, PROG ": -d does not mix with -b, -H or -i\n");
 		exit(2);
 	}
+	if (opt.rate > 0 && (opt.halfclose || opt.burst)) {
+		fprintf(stderr, PROG ": -R paces a closed loop: it does not mix with -b or -H\n");
+		exit(2);
+	}
 	if (opt.idle > 0 && !nset)
 		opt.nmsgs = 1;
 	if (opt.total == 0)
@@ -694,6 +842,7 @@ static void raise_nofile(void)
 
 int main(int argc, char **argv)
 {
+	t_start = now();
 	parse(argc, argv);
 	raise_nofile();
 	signal(SIGPIPE, SIG_IGN);
@@ -708,10 +857,14 @@ int main(int argc, char **argv)
 	}
 	for (unsigned i = 0; i < opt.conns; i++)
 		conns[i].fd = -1;
+	if (opt.rate > 0)
+		setup_timer();
 	run();
 	print_result();
 	free(conns);
 	free(pool);
 	close(epfd);
+	if (timer_fd >= 0)
+		close(timer_fd);
 	return stat.failed || stat.mismatch || stat.stuck ? 1 : 0;
 }

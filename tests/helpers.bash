@@ -117,3 +117,19 @@ server_stop() {
 		return 1
 	fi
 }
+
+# every_lesson_listed: the suite-wide test files have one test per lesson,
+# each named "NN-name: ..."; fail naming any lesson folder the calling file
+# has no test for (tools/new-lesson adds them).
+every_lesson_listed() {
+	local d name missing=0
+	for d in "$TOP"/[0-9][0-9]-*/; do
+		[ -f "$d/Makefile" ] || continue
+		name=$(basename "$d")
+		grep -q "^@test \"$name: " "$BATS_TEST_FILENAME" || {
+			echo "$(basename "$BATS_TEST_FILENAME") has no test for $name" >&2
+			missing=1
+		}
+	done
+	[ "$missing" -eq 0 ]
+}

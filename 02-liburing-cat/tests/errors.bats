@@ -123,7 +123,7 @@ load ../../tests/helpers
 
 @test "usage errors exit 2 with usage on stderr" {
 	local bad
-	for bad in "-x" "-q 0" "-q 4097" "-q abc" "-q -1" "-b 0" "-b 65m" "-b 17592186044417m" "-q 4096 -b 64m" "-q" "--nope"; do
+	for bad in "-x" "--ring 0" "--ring x" "-q 0" "-q 4097" "-q abc" "-q -1" "-b 0" "-b 65m" "-b 17592186044417m" "-q 4096 -b 64m" "-q" "--nope"; do
 		# shellcheck disable=SC2086
 		urun_split uring-cat $bad
 		assert_status 2

@@ -45,3 +45,23 @@ load lib
 	[ "$status" -eq 77 ]
 	[[ "$output" == "echo-server: io_uring_setup: Function not implemented"* ]]
 }
+
+@test "echo-server: out of descriptors with none closing: one pause, one line, resumed by the timer" { scenario_emfile_held echo-server --single-accept; }
+
+@test "echo-server --no-defer-taskrun (pre-6.1 ring): 100 connections" {
+	server_start echo-server --no-defer-taskrun -p 0
+	urun echo-load -p "$PORT" -c 100 -n 50 -r 1-8192
+	expect_clean 100
+	server_stop
+	grep -q 'ring=plain' "$SERVER_ERR"
+}
+
+@test "echo-server uses SINGLE_ISSUER | DEFER_TASKRUN where the kernel has them" {
+	server_start echo-server -p 0
+	urun echo-load -p "$PORT" -c 10 -n 10
+	expect_clean 10
+	server_stop
+	grep -q 'ring=defer_taskrun' "$SERVER_ERR" ||
+		{ uname -r | awk -F. '$1 < 6 || ($1 == 6 && $2 < 1) { exit 0 } { exit 1 }' &&
+		  skip "exit 77: DEFER_TASKRUN needs Linux 6.1, running $(uname -r)"; false; }
+}

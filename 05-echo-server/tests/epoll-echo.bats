@@ -24,3 +24,5 @@ load lib
 	expect_clean 10
 	server_stop
 }
+
+@test "epoll-echo: out of descriptors with none closing: one pause, one line, resumed by the timer" { scenario_emfile_held epoll-echo; }

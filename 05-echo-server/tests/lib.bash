@@ -194,3 +194,50 @@ judge_catches() {
 	assert_status 1
 	[ "$(field "$2")" = 1 ]
 }
+
+# scenario_emfile_held PROG [ARGS]: out of descriptors with no connection
+# closing. While the server runs, its soft descriptor limit is lowered to
+# 40; one busy client keeps traffic flowing all along, then 50 clients
+# connect and stay connected. The server must say "pausing" once and count
+# one pause however long the pause lasts, keep serving the busy client, and
+# accept the rest once the limit is raised again: no close of its own frees
+# a descriptor, and under steady traffic an epoll_wait timeout never
+# expires, so only a timer retry notices. (Lowering a soft limit, and
+# raising it up to the hard one, needs no privilege. io_uring reads the
+# limit when an accept request is prepared, so an io_uring server must be
+# run with --single-accept here: an armed multishot accept keeps the limit
+# it started with.)
+scenario_emfile_held() {
+	server_start "$@" -p 0
+	local hard i
+	hard=$(prlimit --pid "$SERVER_PID" --nofile --raw --noheadings --output HARD)
+	[ "$hard" = unlimited ] || [ "$hard" -ge 200 ] ||
+		skip "exit 77: hard descriptor limit $hard, this test needs 200"
+	prlimit --pid "$SERVER_PID" --nofile=40:"$hard"
+	# The busy client outlasts the held ones' deadline (-T 6): its own
+	# close must not be what ends the pause.
+	timeout 60 echo-load -p "$PORT" -c 1 -d 8 >"$TMP/busy.out" 2>&1 &
+	local busy=$!
+	sleep 0.5                       # connected and busy before the others
+	timeout 60 echo-load -p "$PORT" -c 50 -n 1 -i 1 -T 6 >"$TMP/held.out" 2>&1 &
+	local held=$!
+	for i in $(seq 1 200); do
+		grep -q pausing "$SERVER_ERR" && break
+		sleep 0.05
+	done
+	grep -q pausing "$SERVER_ERR" || { echo "no pause at a limit of 40" >&2; false; }
+	sleep 1.5                       # paused all that time: 15 retries
+	prlimit --pid "$SERVER_PID" --nofile="$hard":"$hard"
+	local rc=0
+	wait "$held" || rc=$?
+	output=$(cat "$TMP/held.out") status=$rc
+	expect_clean 50
+	rc=0
+	wait "$busy" || rc=$?
+	output=$(cat "$TMP/busy.out") status=$rc
+	expect_clean 1
+	server_stop
+	[ "$(counter accepted)" = 51 ]
+	[ "$(grep -c pausing "$SERVER_ERR")" = 1 ] || { cat "$SERVER_ERR" >&2; false; }
+	[ "$(counter accept_pauses)" = 1 ]
+}

@@ -1,0 +1,59 @@
+#!/usr/bin/env bats
+# A busy ring: io_uring_enter answers -EBUSY (the CQ overflowed, Linux 5.5
+# to 5.12) or -EAGAIN (no memory for requests just now). io_uring_enter(2)
+# says: reap completions, then submit again. uring-cat must, and -v says so.
+
+load ../../tests/helpers
+PATH=$LESSON/tests:$PATH   # busy-enter
+
+setup() {
+	F=/dev/shm/uring-cat-busy.$$.$BATS_TEST_NUMBER
+	make_file "$F" 3000000
+}
+
+teardown() {
+	rm -f "$F"
+}
+
+@test "a CQ smaller than the reads in flight (--ring 1 -q 32): every byte" {
+	# From Linux 5.13 the kernel keeps the CQEs that do not fit on its
+	# overflow list and goes on accepting SQEs (IORING_FEAT_NODROP); on
+	# 5.5 to 5.12 this run meets -EBUSY.
+	local r
+	for r in 1 2 4; do
+		urun bash -c 'uring-cat -q 32 -b 4k --ring "$0" "$1" >"$2"' "$r" "$F" "$TMP/out"
+		assert_status 0
+		assert_same "$F" "$TMP/out"
+	done
+}
+
+@test "-EBUSY from io_uring_enter: reaped, submitted again, nothing lost" {
+	local n
+	for n in 1 2 5; do
+		urun_split bash -c 'busy-enter -n "$0" uring-cat -v -q 8 -b 16k "$1" >"$2"' "$n" "$F" "$TMP/out"
+		assert_status 0
+		assert_same "$F" "$TMP/out"
+		[[ "$stderr_out" == *"uring-cat: io_uring_enter said Device or resource busy 1 time(s): reaped, then submitted again"* ]]
+	done
+}
+
+@test "-EAGAIN, with the SQ full in the middle of handling CQEs (--ring 1)" {
+	# With an SQ of one entry, get_sqe() submits from inside the CQE
+	# handlers: the busy answer comes there too.
+	local n
+	for n in 3 10 40; do
+		urun_split bash -c 'busy-enter -n "$0" -e EAGAIN uring-cat -v --ring 1 -q 8 -b 16k "$1" >"$2"' "$n" "$F" "$TMP/out"
+		assert_status 0
+		assert_same "$F" "$TMP/out"
+		[[ "$stderr_out" == *"io_uring_enter said Resource temporarily unavailable 1 time(s)"* ]]
+	done
+}
+
+@test "busy-enter passes the command's exit status on, and refuses bad usage" {
+	# (That it really fails the Nth call is shown by the -v lines above:
+	# uring-cat counts only the -EBUSY and -EAGAIN it was given.)
+	run timeout 10 busy-enter -n 1 bash -c 'exit 3'
+	[ "$status" -eq 3 ]
+	run timeout 10 busy-enter -n 0 true
+	[ "$status" -eq 2 ]
+}
