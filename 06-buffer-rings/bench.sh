@@ -50,6 +50,9 @@ if legacy; then
 	SERVERS="$SERVERS provide-buffers=$RAW.legacy"
 else
 	echo "bench: exercise 2's solution did not apply or build: provide-buffers left out" >&2
+	echo "(provide-buffers is left out of this run: exercise 2's reference solution did not apply to"
+	echo "bufring-echo.c, or did not build.)"
+	echo
 fi
 SERVERS="$SERVERS epoll-echo=$PWD/../05-echo-server/epoll-echo"
 
