@@ -21,11 +21,13 @@ make -s -C ../tests >/dev/null || exit 1
 make -s >/dev/null || exit 1
 make -s -C ../05-echo-server >/dev/null 2>&1 || true
 ulimit -n "$(ulimit -Hn)"
-# The legacy design of exercise 2 (IORING_OP_PROVIDE_BUFFERS), built aside
-# from its reference solution (a diff against bufring-echo.c).
-patch -s -f -F0 -r - -o "$RAW.legacy.c" bufring-echo.c exercises/solutions/2-provide-buffers.diff </dev/null ||
-	{ echo "bench: exercises/solutions/2-provide-buffers.diff no longer applies to bufring-echo.c" >&2; exit 1; }
-cc -std=gnu11 -O2 -o "$RAW.legacy" "$RAW.legacy.c" -luring || exit 1
+# The legacy design of exercise 02 (IORING_OP_PROVIDE_BUFFERS), built aside:
+# its starter (a diff against bufring-echo.c), then its reference solution
+# (a diff against the starter).
+{ patch -s -f -F0 -r - -o "$RAW.legacy-start.c" bufring-echo.c exercises/02-provide-buffers.diff &&
+  patch -s -f -F0 -r - -o "$RAW.legacy.c" "$RAW.legacy-start.c" exercises/solutions/02-provide-buffers.diff; } </dev/null ||
+	{ echo "bench: exercises/02-provide-buffers.diff or its solution no longer applies" >&2; exit 1; }
+cc -std=gnu11 -O2 -I. -o "$RAW.legacy" "$RAW.legacy.c" -luring || exit 1
 NAMES=(bufring-echo echo-server epoll-echo provide-buffers)
 declare -A CMD=([bufring-echo]=./bufring-echo
 	[echo-server]=../05-echo-server/echo-server
