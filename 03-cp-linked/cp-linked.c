@@ -174,7 +174,11 @@ static void parse_args(struct copy *c, int argc, char **argv)
 				exit(2);
 			}
 			break;
-		case 'h': usage(stdout); exit(0);
+		case 'h':
+			usage(stdout);
+			if (fflush(stdout) == EOF)	/* -h >/dev/full, -h >&- */
+				err(1, "stdout");
+			exit(0);
 		default: usage(stderr); exit(2);
 		}
 	}
@@ -293,6 +297,35 @@ static void open_src(struct copy *c, struct stat *st)
 }
 
 /*
+ * DST is our own stdout or stderr sent to a file (`cp-linked F /dev/stdout
+ * >>log`, or `>log 2>&1`): opening /dev/stdout made a second description of
+ * that file, at offset 0 and without O_APPEND, so our copy would truncate
+ * what `>>` keeps and our -v lines would overwrite the copy's first bytes.
+ * Write through the shell's descriptor instead, at its position, one block
+ * after the other, as cat would; and neither truncate it nor skip holes.
+ */
+static bool use_shell_fd(struct copy *c, const struct stat *dst_st)
+{
+	for (int fd = 1; fd <= 2; fd++) {
+		struct stat st;
+		if (fstat(fd, &st) == -1 || st.st_dev != dst_st->st_dev ||
+		    st.st_ino != dst_st->st_ino)
+			continue;
+		int dup = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+		if (dup == -1)
+			err(1, "%s", c->dst_name);
+		close(c->dst);
+		c->dst = dup;
+		c->dst_regular = c->dst_seekable = false;	/* no offsets, no truncation */
+		if (c->mode == MODE_DIRECT)
+			fprintf(stderr, "%s: %s: the shell's descriptor, no O_DIRECT for it\n",
+				prog, c->dst_name);
+		return true;
+	}
+	return false;
+}
+
+/*
  * DST is opened last, after every set-up step that can fail, and without
  * O_TRUNC: we must see whether it is SRC itself (same device and inode,
  * through a symlink or a hard link too) before destroying anything.
@@ -311,7 +344,8 @@ static void open_dst(struct copy *c, const struct stat *src_st)
 		errx(1, "'%s' and '%s' are the same file", c->src_name, c->dst_name);
 	c->dst_regular = S_ISREG(st.st_mode);
 	c->dst_seekable = seekable(c->dst);
-	if (c->mode == MODE_DIRECT)
+	bool shell_fd = c->dst_regular && use_shell_fd(c, &st);
+	if (c->mode == MODE_DIRECT && !shell_fd)
 		c->walign = try_direct(c->dst, c->dst_name, st.st_mode, c->dst_fallback);
 	c->align = c->ralign > c->walign ? c->ralign : c->walign;
 }
@@ -421,9 +455,15 @@ static void skip_trailing_hole(struct copy *c)
  * Skip holes: SEEK_DATA/SEEK_HOLE find the next data segment, so a sparse
  * source stays sparse, and the system calls grow with the number of data
  * segments, not with the size: a mostly empty 5 GiB file copies in a blink.
+ * Only a regular DST, truncated first, reads back what we skip as zeros: a
+ * pipe or a device must be sent the hole's zeros, so for them all is data.
  */
 static void next_segment(struct copy *c)
 {
+	if (!c->dst_regular) {
+		c->seg_end = c->size;
+		return;
+	}
 	off_t d = lseek(c->src, c->next, SEEK_DATA);
 	off_t h = d < 0 ? -1 : lseek(c->src, d, SEEK_HOLE);
 	if (d < 0 && errno == ENXIO) {
@@ -748,12 +788,29 @@ static void report(const struct copy *c)
 			prog, (long long)c->eof, t->blocks);
 }
 
+/*
+ * With stdin, stdout or stderr closed (`<&-`, `>&-`, `2>&-`), the next file
+ * opened takes that number: DST as descriptor 2 would receive our error
+ * lines and the -v report in the middle of the copy. Hold the three numbers
+ * with /dev/null first, so that the files of the copy never get them.
+ */
+static void hold_std_fds(void)
+{
+	for (int fd = 0; fd <= 2; fd++) {
+		if (fcntl(fd, F_GETFD) != -1 || errno != EBADF)
+			continue;
+		if (open("/dev/null", O_RDWR) != fd)
+			err(1, "/dev/null");
+	}
+}
+
 int main(int argc, char **argv)
 {
 	struct copy c = { .ralign = 1, .walign = 1, .align = 1, .src = -1, .dst = -1 };
 	struct stat src_st;
 
 	parse_args(&c, argc, argv);
+	hold_std_fds();
 	/* Past RLIMIT_FSIZE a write must fail with EFBIG, not kill us. */
 	signal(SIGXFSZ, SIG_IGN);
 	/* Everything that can fail before the copy starts, then DST. */

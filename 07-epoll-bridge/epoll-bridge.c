@@ -131,6 +131,7 @@ static void usage(FILE *f)
 		MAX_DEPTH, DEFAULT_DEPTH);
 }
 
+static void check_standard_fds(void);
 static void setup(struct bridge *b);
 static void flush_stdout(struct bridge *b);
 static void run_forward(struct bridge *b);
@@ -157,10 +158,13 @@ int main(int argc, char **argv)
 
 		switch (opt) {
 		case 'r':
-			b.mode = MODE_REVERSE;
-			break;
 		case 'R':
-			b.mode = MODE_RING_FD;
+			if (b.mode != MODE_EVENTFD) {
+				warnx("--reverse and --ring-fd: choose one bridge");
+				usage(stderr);
+				return 2;
+			}
+			b.mode = opt == 'r' ? MODE_REVERSE : MODE_RING_FD;
 			break;
 		case 'o':
 			b.multishot = false;
@@ -191,6 +195,11 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	if (!b.multishot && b.mode != MODE_REVERSE) {
+		warnx("--oneshot: only with --reverse (the other bridges poll nothing)");
+		usage(stderr);
+		return 2;
+	}
 	if (b.defer && b.mode == MODE_RING_FD) {
 		/* On a DEFER_TASKRUN ring, a completion is not in the CQ until
 		 * the task asks for it, so the ring fd never polls readable
@@ -200,14 +209,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
-	/* A stdin that can never be read must not reach the loop: closed
-	 * (<&-: the ring would get descriptor 0, and the loop would wait on
-	 * the ring's own fd as if it were stdin, forever) or write-only (the
-	 * write end of a pipe never polls readable). */
-	int stdin_flags = fcntl(STDIN_FILENO, F_GETFL);
-	if (stdin_flags == -1 || (stdin_flags & O_ACCMODE) == O_WRONLY)
-		errx(1, "stdin: %s", strerror(EBADF));
-
+	check_standard_fds();
 	setup(&b);
 	if (b.mode == MODE_REVERSE)
 		run_reverse(&b);
@@ -235,6 +237,32 @@ int main(int argc, char **argv)
 }
 
 /* ---- setting up: ring, probe, epoll set, eventfd ---------------------- */
+
+/*
+ * The ring, the epoll fd, the eventfd and every file we open take the
+ * lowest free descriptor, so a closed 0, 1 or 2 would hand one of them a
+ * standard number. A stdin that can never be read must not reach the loop:
+ * closed (<&-: the ring would get descriptor 0, and the loop would wait on
+ * the ring's own fd as if it were stdin, forever) or write-only (the write
+ * end of a pipe never polls readable). A closed or read-only stdout (>&-)
+ * would send every result into the ring's fd: refuse it too, as cat's
+ * "write error: Bad file descriptor" does. A closed stderr (2>&-) only
+ * means nobody reads our error lines: hold 2 with /dev/null, so they can
+ * never land in a descriptor of ours.
+ */
+static void check_standard_fds(void)
+{
+	int in = fcntl(STDIN_FILENO, F_GETFL);
+	int out = fcntl(STDOUT_FILENO, F_GETFL);
+
+	if (fcntl(STDERR_FILENO, F_GETFD) == -1 &&
+	    open("/dev/null", O_WRONLY) != STDERR_FILENO)
+		exit(1);	/* nowhere to say why: the exit status says it */
+	if (in == -1 || (in & O_ACCMODE) == O_WRONLY)
+		errx(1, "stdin: %s", strerror(EBADF));
+	if (out == -1 || (out & O_ACCMODE) == O_RDONLY)
+		errx(1, "stdout: %s", strerror(EBADF));
+}
 
 /* Exit 77: this kernel or environment lacks what the lesson needs. */
 static void missing(const char *what)

@@ -33,6 +33,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -237,12 +239,36 @@ static int run_cell(unsigned ring_flags, enum notifier n, enum completion c)
 	if (pid == 0) {
 		bool ok = probe(ring_flags, n, c);
 
-		fflush(stdout);
+		if (fflush(stdout) != 0) {
+			warn("stdout");	/* e.g. >/dev/full: the row is lost */
+			_exit(1);
+		}
 		_exit(ok ? 0 : 3);
 	}
 	if (waitpid(pid, &status, 0) < 0)
 		err(1, "waitpid");
+	if (WIFSIGNALED(status) && WTERMSIG(status) == SIGPIPE) {
+		/* The reader of our stdout went away (| head): end as cat
+		 * would, by the same signal, not with a silent exit 1. */
+		signal(SIGPIPE, SIG_DFL);
+		raise(SIGPIPE);
+	}
+	if (WIFSIGNALED(status))
+		errx(1, "a probe cell died of signal %d (%s)", WTERMSIG(status),
+		     strsignal(WTERMSIG(status)));
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+}
+
+/* A line of the table, flushed at once: the cells print from children. */
+static void print_line(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	if (fflush(stdout) != 0)
+		err(1, "stdout");
 }
 
 int main(int argc, char **argv)
@@ -285,9 +311,10 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
-	printf("%-14s %-14s %-26s %-5s %-6s %s\n", "notifier", "ring",
-	       "completion", "woke", "EINTR", "CQE in CQ before get_events");
-	fflush(stdout);
+	if (fcntl(STDOUT_FILENO, F_GETFD) == -1)
+		errx(1, "stdout: %s", strerror(EBADF));
+	print_line("%-14s %-14s %-26s %-5s %-6s %s\n", "notifier", "ring",
+		   "completion", "woke", "EINTR", "CQE in CQ before get_events");
 	for (int n = EVENTFD; n <= RING_FD; n++)
 		for (size_t r = 0; r < sizeof ring_kinds / sizeof ring_kinds[0]; r++)
 			for (int c = INLINE; c <= IO_WQ; c++) {
@@ -296,9 +323,8 @@ int main(int argc, char **argv)
 				if (status == 77 || status == 1)
 					return status;
 				if (status == 3) {
-					printf("%-14s %-14s (needs Linux 6.1)\n",
-					       notifier_name[n], "DEFER_TASKRUN");
-					fflush(stdout);
+					print_line("%-14s %-14s (needs Linux 6.1)\n",
+						   notifier_name[n], "DEFER_TASKRUN");
 					break;
 				}
 			}

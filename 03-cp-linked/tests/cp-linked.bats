@@ -302,6 +302,19 @@ hole_ok() {
 	grep -q 'copied 3000000 bytes' "$SHM/err"
 }
 
+# Holes are skipped only where DST reads them back as zeros by itself: a
+# regular file, truncated first. A pipe (or a device) gets every zero.
+@test "a sparse SRC into a pipe: the holes arrive as zeros, all three modes" {
+	truncate -s 1M "$SHM/src"
+	printf 'middle' | dd of="$SHM/src" bs=1 seek=500000 conv=notrunc status=none
+	printf 'end' >>"$SHM/src"
+	truncate -s 3M "$SHM/src"
+	for mode in "" --splice "--direct --direct-fallback=both"; do
+		urun bash -c 'cp-linked $1 "$0" /dev/stdout 2>/dev/null | cmp - "$0"' "$SHM/src" "$mode"
+		assert_status 0
+	done
+}
+
 # A FIFO fed slowly: every read returns what has arrived, less than a block,
 # so every chain breaks. The data must still arrive whole and in order.
 @test "a slow FIFO breaks every chain: -ECANCELED, resubmitted, byte-exact" {
@@ -619,12 +632,54 @@ dst_untouched() {
 	[ ! -e "$SHM/new" ]
 }
 
-@test "usage: -h on stdout exit 0; bad options and arguments exit 2" {
+# /dev/stdout opens the shell's file again, at offset 0, without O_APPEND:
+# a copy through that second description would overwrite what `>>` keeps,
+# and the -v lines written through descriptor 2 would overwrite the copy.
+@test "DST /dev/stdout sent to a file: >> appends, >log 2>&1 holds the copy, then the -v lines" {
+	make_file "$SHM/src" 300000
+	for mode in "" "--direct --direct-fallback=src"; do
+		echo kept >"$SHM/log"
+		urun bash -c 'cp-linked $2 "$0" /dev/stdout >>"$1"' "$SHM/src" "$SHM/log" "$mode"
+		assert_status 0
+		{ echo kept; cat "$SHM/src"; } >"$SHM/want"
+		assert_same "$SHM/want" "$SHM/log"
+	done
+	urun bash -c 'cp-linked -v "$0" /dev/stdout >"$1" 2>&1' "$SHM/src" "$SHM/log"
+	assert_status 0
+	head -c 300000 "$SHM/log" | cmp - "$SHM/src"
+	[ "$(tail -c +300001 "$SHM/log" | grep -c '^cp-linked: ')" -eq 4 ]
+	tail -n 1 "$SHM/log" | grep -q 'copied 300000 bytes'
+	# splice(2) refuses a file opened for appending: one line, the file kept.
+	echo kept >"$SHM/log"
+	urun bash -c 'cp-linked --splice "$0" /dev/stdout 2>&1 >>"$1"' "$SHM/src" "$SHM/log"
+	assert_status 1
+	[ "$output" = "cp-linked: /dev/stdout: Invalid argument (this file does not support splice)" ]
+	[ "$(cat "$SHM/log")" = kept ]
+}
+
+# With 0, 1 and 2 closed, the files the program opens take those numbers:
+# DST must not become "stderr" and receive the -v report or an error line.
+@test "closed stdin, stdout and stderr: nothing but the copy lands in DST" {
+	make_file "$SHM/src" 300000
+	urun bash -c 'cp-linked -v "$0" "$1" <&- >&- 2>&-' "$SHM/src" "$SHM/dst"
+	assert_status 0
+	assert_same "$SHM/src" "$SHM/dst"
+	urun bash -c 'cp-linked -v --splice "$0" "$1" <&- >&- 2>&-' "$SHM/src" "$SHM/dst2"
+	assert_status 0
+	assert_same "$SHM/src" "$SHM/dst2"
+	urun bash -c 'cp-linked "$0" /dev/full <&- >&- 2>&-' "$SHM/src"
+	assert_status 1
+}
+
+@test "usage: -h on stdout exit 0 (1 if stdout fails); bad options and arguments exit 2" {
 	urun cp-linked -h
 	assert_status 0
 	[[ "$output" == "Usage: cp-linked "* ]]
 	urun cp-linked --help
 	assert_status 0
+	urun bash -c 'cp-linked -h >/dev/full'
+	assert_status 1
+	[ "$output" = "cp-linked: stdout: No space left on device" ]
 	for args in "--bogus a b" "a" "a b c" "--splice --direct a b" "--direct -b 1000 a b" \
 		"-q 0 a b" "-b 0 a b" "-q x a b" "-b 65M a b"; do
 		urun cp-linked $args

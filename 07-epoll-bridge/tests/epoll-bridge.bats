@@ -353,3 +353,64 @@ slow_writer() {
 		[ "$output" = "epoll-bridge: stdin: Bad file descriptor" ]
 	done
 }
+
+@test "closed or read-only stdout: one error line and exit 1 in every mode, not results sent into the ring's fd" {
+	# With fd 1 closed the ring would get descriptor 1 and every result
+	# would be written into it ("Invalid argument" at the end, all lost).
+	for m in "${MODES[@]}"; do
+		run timeout -k 5 "$T" bash -c 'exec epoll-bridge $1 <"$2" >&-' _ "$m" "$BATS_FILE_TMPDIR/list"
+		[ "$status" -ne 77 ] || skip "exit 77: ${lines[-1]}"
+		assert_status 1
+		[ "$output" = "epoll-bridge: stdout: Bad file descriptor" ]
+		run timeout -k 5 "$T" bash -c 'exec epoll-bridge $1 <"$2" 1<"$2"' _ "$m" "$BATS_FILE_TMPDIR/list"
+		assert_status 1
+		[ "$output" = "epoll-bridge: stdout: Bad file descriptor" ]
+	done
+}
+
+@test "closed stderr: descriptor 2 is held by /dev/null, never by the ring or a file, and the results are all there" {
+	local d=$BATS_FILE_TMPDIR/data pid fd2 i
+	for m in "${MODES[@]}"; do
+		rm -f "$TMP/in"
+		mkfifo "$TMP/in"
+		bash -c 'exec 2>&-; exec epoll-bridge $1 <"$2" >"$3"' _ "$m" "$TMP/in" "$TMP/out" &
+		pid=$!
+		exec 4>"$TMP/in"
+		printf '%s\n' "$d/f1" "$d/missing10" >&4
+		# The program is running and holds all its descriptors once
+		# its result for f1 is out.
+		for i in $(seq 1 200); do
+			grep -q " $d/f1\$" "$TMP/out" && break
+			sleep 0.05
+		done
+		fd2=$(readlink "/proc/$pid/fd/2" || echo closed)
+		exec 4>&-
+		for i in $(seq 1 200); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.05
+		done
+		kill -KILL "$pid" 2>/dev/null || true
+		status=0
+		wait "$pid" || status=$?
+		[ "$status" -ne 77 ] || skip "exit 77"
+		echo "mode '$m': fd 2 is $fd2, exit $status" >&2
+		[ "$fd2" = /dev/null ]
+		assert_status 1
+		[ "$(cat "$TMP/out")" = "$(stat -c '%s %n' "$d/f1")" ]
+	done
+}
+
+@test "options: --reverse with --ring-fd, and --oneshot without --reverse, exit 2 naming the clash" {
+	urun epoll-bridge --reverse --ring-fd </dev/null
+	assert_status 2
+	[ "${lines[0]}" = "epoll-bridge: --reverse and --ring-fd: choose one bridge" ]
+	urun epoll-bridge --ring-fd --reverse </dev/null
+	assert_status 2
+	for m in "" --ring-fd; do
+		urun epoll-bridge $m --oneshot </dev/null
+		assert_status 2
+		[[ "${lines[0]}" == "epoll-bridge: --oneshot: only with --reverse"* ]]
+	done
+	urun epoll-bridge --oneshot --reverse </dev/null
+	assert_status 0
+}

@@ -68,3 +68,16 @@ row() {
 	urun wakeup-probe -h
 	assert_status 0
 }
+
+@test "stdout on /dev/full or closed: one error line and exit 1; a reader that goes away: SIGPIPE, as cat" {
+	[ -w /dev/full ]
+	run timeout -k 5 60 bash -c 'wakeup-probe -t 50 >/dev/full'
+	[ "$status" -ne 77 ] || skip "exit 77: ${lines[-1]}"
+	assert_status 1
+	[ "$output" = "wakeup-probe: stdout: No space left on device" ]
+	run timeout -k 5 60 bash -c 'exec wakeup-probe -t 50 >&-'
+	assert_status 1
+	[ "$output" = "wakeup-probe: stdout: Bad file descriptor" ]
+	run timeout -k 5 60 bash -c 'wakeup-probe -t 50 | head -n 1 >/dev/null; echo "${PIPESTATUS[0]}"'
+	[ "$output" = 141 ]
+}
