@@ -83,6 +83,8 @@ struct ring {
 	/* what the run did, for --stats and --trace */
 	unsigned long enters, sqes_submitted, cqes_seen;
 	bool trace;
+	/* errno of a failed io_uring_enter: the ring is then out of use */
+	int enter_err;
 };
 
 static struct {
@@ -304,8 +306,13 @@ static int submit_and_wait(struct ring *r, unsigned want)
 		r->enters++;
 		int ret = sys_io_uring_enter(r->fd, pending, want,
 					     IORING_ENTER_GETEVENTS);
-		if (ret < 0 && errno != EINTR)
+		if (ret < 0 && errno != EINTR) {
+			/* EAGAIN, EBUSY, ...: the SQEs the kernel did not take are
+			 * still queued, pointing at buffers and at a file we are
+			 * about to close. Nothing more may go through this ring. */
+			r->enter_err = errno;
 			return -errno;
+		}
 		if (ret > 0)
 			r->sqes_submitted += ret;
 	}
@@ -672,7 +679,7 @@ int main(int argc, char **argv)
 		return ret;
 	out_begin();
 
-	for (int i = first; i < argc && write_err == 0; i++) {
+	for (int i = first; i < argc && write_err == 0 && !ring.enter_err; i++) {
 		int fd = open_input(argv[i]);
 		if (fd < 0) {
 			report(argv[i], strerror(errno));
@@ -684,7 +691,7 @@ int main(int argc, char **argv)
 			status = 1;
 		} else {
 			int err = cat_fd(&ring, fd, &write_err);
-			if (err < 0) {
+			if (err < 0 && !ring.enter_err) {
 				report(argv[i], strerror(-err));
 				status = 1;
 			}
@@ -694,7 +701,10 @@ int main(int argc, char **argv)
 			close(fd);
 	}
 	out_end();
-	if (write_err < 0) {
+	if (ring.enter_err) {
+		report("io_uring_enter", strerror(ring.enter_err));
+		status = 1;
+	} else if (write_err < 0) {
 		report("write to stdout", strerror(-write_err));
 		status = 1;
 	}

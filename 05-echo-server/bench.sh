@@ -1,42 +1,72 @@
 #!/bin/bash
-# bench.sh: echo-server (io_uring) against epoll-echo under the same load
-# client, tests/echo-load. `make bench` runs it; it is never part of `make test`.
+# bench.sh: echo servers compared doing the same work. `make bench` runs it
+# for echo-server (io_uring) and epoll-echo; lesson 06's bench.sh runs it
+# again with bufring-echo added. Never part of `make test`.
 #
-# Each run gets a fresh server pinned to CPU 1 and the client pinned to CPU 0
-# (unpinned runs on 2 vCPUs spread 2-4x). The two servers take turns, run by
-# run, so a noisy neighbour hurts both alike. Reported: medians over RUNS.
-#   round trips/s       what the client saw
-#   server us/rt        server CPU time (all threads, from /proc/PID/stat)
-#                       per round trip: the fair efficiency figure here, as
-#                       the client saturates its core first
-#   idle RSS            server VmRSS holding IDLE idle connections
-# Environment: RUNS (default 5), SECS per run (3), CONNS ("1 50 500"),
-# SIZES ("64 4096"), IDLE (5000; 0 skips it).
-set -euo pipefail
-cd "$(dirname "$0")"
-RUNS=${RUNS:-5}
-SECS=${SECS:-3}
-CONNS=${CONNS:-1 50 500}
-SIZES=${SIZES:-64 4096}
-IDLE=${IDLE:-5000}
-LOAD=../tests/echo-load
-SERVERS="echo-server epoll-echo"
-LESSON=05-echo-server
+# Run flat out, every server here is held to the load client's pace: the
+# client checks every byte on one core and saturates it first, so round
+# trips a second say nothing about the servers. So the client is paced
+# (tests/echo-load -R): it offers a fixed number of round trips a second,
+# below what it can do itself, and each server is measured doing exactly
+# that work:
+#   server CPU per round trip   user + system time of all its threads
+#                               (from /proc/PID/stat) over the window
+#   system calls per round trip perf stat -I 100 -e raw_syscalls:sys_enter
+#                               -p PID, in a separate run (the tracepoint is
+#                               cheap, but not free): the 100 ms intervals
+#                               inside the window of the client (it says when
+#                               that opened), over the round trips made in
+#                               them, so connecting and closing are left out
+# First one flat-out run per server shows what limits an unpaced run. Each run has
+# a fresh server pinned to SRV_CPU and the client to CLI_CPU (unpinned runs
+# on 2 vCPUs spread 2-4x); the servers take turns run by run, in a rotating
+# order, so a noisy neighbour hurts each alike. Figures are medians over
+# RUNS; ratios are medians of the ratios of runs made back to back.
+#
+# Environment (defaults):
+#   RUNS=5 SECS=3 CONNS="1 50 500 5000" SIZE=64
+#   RATE=5000    offered round trips/s, all connections together
+#   RATE1=1000   the same with one connection, whose pace is one round
+#                trip's latency, not CPU: a few stalls of the shared machine
+#                would hold it under RATE
+#   IDLE=5000    idle connections for the memory table (0 skips it)
+#   SERVERS="echo-server=./echo-server epoll-echo=./epoll-echo"
+#                NAME=COMMAND...; the last one is the baseline of the ratios
+#   LESSON=05-echo-server TSV=bench.tsv   what bench.tsv rows are keyed by
+#   SRV_CPU=1 CLI_CPU=0
+set -uo pipefail
+cd "$(dirname "$0")" || exit 1
+RUNS=${RUNS:-5} SECS=${SECS:-3} CONNS=${CONNS:-1 50 500 5000} SIZE=${SIZE:-64}
+RATE=${RATE:-5000} RATE1=${RATE1:-1000} IDLE=${IDLE:-5000}
+SERVERS=${SERVERS:-echo-server=./echo-server epoll-echo=./epoll-echo}
+LESSON=${LESSON:-05-echo-server} TSV=${TSV:-bench.tsv}
+SRV_CPU=${SRV_CPU:-1} CLI_CPU=${CLI_CPU:-0}
+LOAD=$PWD/../tests/echo-load
+
+make -s -C ../tests >/dev/null || exit 1
+[ "$LESSON" = 05-echo-server ] && { make -s >/dev/null || exit 1; }
 ulimit -n "$(ulimit -Hn)"
-RAW=$(mktemp /tmp/bench-05.XXXXXX)
+RAW=$(mktemp /tmp/bench-echo.XXXXXX)
 SPID=
 # On any exit, error or not, no server is left behind.
 trap '[ -n "$SPID" ] && kill "$SPID" 2>/dev/null; rm -f "$RAW" "$RAW".*' EXIT
 
-# start SERVER: a fresh server on CPU 1; sets SPID and SPORT.
+NAMES=()
+declare -A CMD
+for s in $SERVERS; do
+	NAMES+=("${s%%=*}")
+	CMD[${s%%=*}]=${s#*=}
+	[ -x "${s#*=}" ] || { echo "bench: ${s#*=} missing" >&2; exit 1; }
+done
+
+# start NAME: a fresh server on SRV_CPU and a free port; sets SPID and PORT.
 start() {
 	: >"$RAW.out"   # now, not in the background job: no stale port read
-	taskset -c 1 "./$1" -p 0 >"$RAW.out" 2>"$RAW.err" &
+	taskset -c "$SRV_CPU" "${CMD[$1]}" -p 0 >"$RAW.out" 2>"$RAW.err" &
 	SPID=$!
-	local i
-	for i in $(seq 1 100); do
-		SPORT=$(sed -n 's/^listening on 127\.0\.0\.1://p' "$RAW.out")
-		[ -n "$SPORT" ] && return 0
+	for _ in $(seq 100); do
+		PORT=$(sed -n 's/^listening on 127\.0\.0\.1://p' "$RAW.out")
+		[ -n "$PORT" ] && return 0
 		sleep 0.05
 	done
 	echo "bench: $1 did not start" >&2
@@ -49,142 +79,204 @@ stop() {
 	local rc=0
 	wait "$SPID" || rc=$?
 	SPID=
-	[ "$rc" -eq 0 ] || { echo "bench: server exited $rc" >&2; exit 1; }
+	[ "$rc" -eq 0 ] || { echo "bench: server exited $rc" >&2; cat "$RAW.err" >&2; exit 1; }
 }
 
-# val LINE KEY: KEY's value in a RESULT line.
-val() {
-	sed -n "s/.* $2=\([^ ]*\).*/\1/p" <<<"$1"
-}
+# field KEY LINE: KEY's value in a RESULT line.
+field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"; }
 
-# one SERVER CONNS SIZE: one timed run; appends "server case rt us" to RAW.
-one() {
-	start "$1"
-	local line
-	line=$(timeout $((SECS + 60)) taskset -c 0 "$LOAD" -p "$SPORT" -c "$2" -s "$3" \
-		-d "$SECS" -P "$SPID" -T $((SECS + 40))) || {
-		echo "bench: load against $1 failed: $line" >&2
+rate_for() { if [ "$1" -eq 1 ]; then echo "$RATE1"; else echo "$RATE"; fi; }
+
+# load NAME CONNS SECS RATE [PREFIX...]: one client run (PREFIX, e.g. perf,
+# runs it) against the server now running, paced at RATE round trips/s
+# unless RATE is "flat"; the RESULT line on stdout, exit on any failure.
+load() {
+	local name=$1 c=$2 secs=$3 pace=() line
+	[ "$4" = flat ] || pace=(-R "$4")
+	shift 4
+	line=$(timeout $((secs + 90)) taskset -c "$CLI_CPU" "$@" "$LOAD" -p "$PORT" \
+		-c "$c" -s "$SIZE" -d "$secs" "${pace[@]}" -T 60 -P "$SPID" 2>"$RAW.lerr") || {
+		echo "bench: load against $name at $c connections failed: $line" >&2
+		cat "$RAW.lerr" >&2
 		exit 1
 	}
+	printf '%s\n' "$line"
+}
+
+# rotate K: the server names, starting at the Kth.
+rotate() {
+	local n=${#NAMES[@]} i
+	for ((i = 0; i < n; i++)); do echo "${NAMES[(i + $1) % n]}"; done
+}
+
+echo "bench: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) vCPUs, Linux $(uname -r)," \
+	"load average $(cut -d' ' -f1-3 /proc/loadavg); $RUNS runs of ${SECS}s per cell" >&2
+
+# 1. Flat out at 500 connections, once per server.
+for n in "${NAMES[@]}"; do
+	start "$n"
+	r=$(load "$n" 500 "$SECS" flat)
 	stop
-	echo "$1 $2x$3 $(val "$line" rt_per_s) $(val "$line" srv_us_per_rt)" >>"$RAW"
-}
+	printf 'ceil\t%s\t%s\t%s\t%s\n' "$n" "$(field rt_per_s "$r")" \
+		"$(awk -v c="$(field cli_cpu_s "$r")" -v s="$(field secs "$r")" 'BEGIN{printf "%.0f", 100*c/s}')" \
+		"$(field srv_us_per_rt "$r")" >>"$RAW"
+done
 
-# idle SERVER: RSS at start and with IDLE idle connections; appends to RAW.
-idle() {
-	start "$1"
-	local rss0 line
-	rss0=$(awk '/^VmRSS/{print $2}' "/proc/$SPID/status")
-	line=$(timeout 120 taskset -c 0 "$LOAD" -p "$SPORT" -c "$IDLE" -i 2 -P "$SPID" -T 60) || {
-		echo "bench: idle run against $1 failed: $line" >&2
-		exit 1
-	}
-	stop
-	echo "$1 idle $rss0 $(val "$line" srv_rss_kb)" >>"$RAW"
-}
-
-# sys SERVER CONNS SIZE: one untimed run with the server's syscalls counted
-# by perf (tracepoints, cheap); appends "server case sys syscalls_per_rt".
-sys() {
-	start "$1"
-	local line n
-	line=$(timeout 60 taskset -c 0 perf stat -x, -o "$RAW.perf" -e raw_syscalls:sys_enter \
-		-p "$SPID" -- "$LOAD" -p "$SPORT" -c "$2" -s "$3" -d 1 -T 30) || {
-		echo "bench: counted run against $1 failed: $line" >&2
-		exit 1
-	}
-	stop
-	n=$(awk -F, '/raw_syscalls/ {print $1}' "$RAW.perf")
-	awk -v s="$1" -v c="$2x$3" -v n="$n" -v r="$(val "$line" rt)" \
-		'BEGIN {printf "%s %s sys %.2f\n", s, c, n / r}' >>"$RAW"
-}
-
-median() {   # numbers on stdin
-	sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'
-}
-
-# pick SERVER CASE FIELD: the median of FIELD (3 or 4) over the runs.
-pick() {
-	awk -v s="$1" -v c="$2" -v f="$3" '$1==s && $2==c && $3!="sys" {print $f}' "$RAW" | median
-}
-
-range() {
-	awk -v s="$1" -v c="$2" -v f="$3" '$1==s && $2==c && $3!="sys" {print $f}' "$RAW" | sort -g |
-		awk 'NR==1{lo=$1} {hi=$1} END {printf "%s-%s", lo, hi}'
-}
-
-echo "bench: $RUNS runs x ${SECS}s per case, server on CPU 1, client on CPU 0" >&2
-for c in $CONNS; do
-	for s in $SIZES; do
-		for r in $(seq 1 "$RUNS"); do
-			for srv in $SERVERS; do
-				one "$srv" "$c" "$s"
-			done
+# 2. Paced: server CPU per round trip, RUNS alternating runs per cell.
+for rep in $(seq "$RUNS"); do
+	for c in $CONNS; do
+		for n in $(rotate "$rep"); do
+			start "$n"
+			r=$(load "$n" "$c" "$SECS" "$(rate_for "$c")")
+			stop
+			printf 'cpu\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$n" "$c" "$rep" \
+				"$(field srv_us_per_rt "$r")" "$(field rt_per_s "$r")" \
+				"$(awk -v c="$(field cli_cpu_s "$r")" -v s="$(field secs "$r")" 'BEGIN{printf "%.0f", 100*c/s}')" \
+				"$(field kept_up "$r")" >>"$RAW"
+			printf '.' >&2
 		done
-		echo "bench: ${c}x${s} done" >&2
 	done
 done
+echo >&2
+
+# 3. System calls per round trip, at the same paced load.
 COUNT=0
 if perf stat -e raw_syscalls:sys_enter true >/dev/null 2>&1; then
 	COUNT=1
 	for c in $CONNS; do
-		for s in $SIZES; do
-			for srv in $SERVERS; do
-				sys "$srv" "$c" "$s"
-			done
+		for n in "${NAMES[@]}"; do
+			start "$n"
+			r=$(load "$n" "$c" "$SECS" "$(rate_for "$c")" \
+				perf stat -I 100 -x, -o "$RAW.perf" -e raw_syscalls:sys_enter -p "$SPID" --)
+			stop
+			# Lines "TIME,COUNT,,raw_syscalls:sys_enter,...": TIME ends the
+			# interval. Keep those wholly inside the window (50 ms margin);
+			# the paced client spreads its round trips evenly over it.
+			awk -F, -v n="$n" -v c="$c" -v from="$(field window_at_s "$r")" -v secs="$(field secs "$r")" \
+				-v rt="$(field rt "$r")" '
+				/raw_syscalls/ && $1 - 0.1 >= from + 0.05 && $1 <= from + secs - 0.05 {
+					calls += $2; span += 0.1 }
+				END { printf "sys\t%s\t%s\t%.3f\n", n, c, (span > 0 && rt > 0 ? calls / (rt * span / secs) : -1) }' \
+				"$RAW.perf" >>"$RAW"
 		done
 	done
-	echo "bench: syscalls counted" >&2
+	echo "bench: system calls counted" >&2
+else
+	echo "bench: perf cannot count raw_syscalls:sys_enter here: no system call figures" >&2
 fi
+
+# 4. Memory: each server holding IDLE idle connections.
 if [ "$IDLE" -gt 0 ]; then
-	for r in $(seq 1 "$RUNS"); do
-		for srv in $SERVERS; do
-			idle "$srv"
+	for rep in $(seq $((RUNS < 3 ? RUNS : 3))); do
+		for n in $(rotate "$rep"); do
+			start "$n"
+			rss0=$(awk '/^VmRSS/{print $2}' "/proc/$SPID/status")
+			r=$(timeout 150 taskset -c "$CLI_CPU" "$LOAD" -p "$PORT" -c "$IDLE" -n 1 -i 2 \
+				-T 60 -P "$SPID" 2>"$RAW.lerr") || {
+				echo "bench: idle run against $n failed: $r" >&2
+				cat "$RAW.lerr" >&2
+				exit 1
+			}
+			stop
+			printf 'rss\t%s\t%s\t%s\n' "$n" "$rss0" "$(field srv_rss_kb "$r")" >>"$RAW"
 		done
 	done
 fi
 
-: >bench.tsv
+# The tables, and bench.tsv.
+awk -F'\t' -v names="${NAMES[*]}" -v conns="$CONNS" -v rate="$RATE" -v rate1="$RATE1" \
+	-v lesson="$LESSON" -v tsv="$TSV.new" -v count="$COUNT" -v idle="$IDLE" -v size="$SIZE" '
+function median(list,   n, i, j, t, a) {
+	n = split(list, a, " ")
+	for (i = 2; i <= n; i++)
+		for (j = i; j > 1 && a[j-1] + 0 > a[j] + 0; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t }
+	return n ? (n % 2 ? a[(n+1)/2] : (a[n/2] + a[n/2+1]) / 2) : 0
+}
+function tsvrow(kase, metric, v) { printf "%s\t%s\t%s\t%s\n", lesson, kase, metric, v > tsv }
+$1 == "ceil" { ceil_rt[$2] = $3; ceil_cli[$2] = $4; ceil_us[$2] = $5 }
+$1 == "cpu"  { k = $2 " " $3; us[k] = us[k] " " $5; rt[k] = rt[k] " " $6; cli[k] = cli[k] " " $7
+               run[$2 " " $3 " " $4] = $5; if ($8 != 1) behind[k] = 1 }
+$1 == "sys"  { sys[$2 " " $3] = $4 }
+$1 == "rss"  { rss0[$2] = rss0[$2] " " $3; rss[$2] = rss[$2] " " $4 }
+END {
+	ns = split(names, S, " "); base = S[ns]; nc = split(conns, C, " ")
+	print "### Flat out (500 connections, unpaced, one run each)"
+	print ""
+	print "Round trips a second here are set by whichever runs out first, the client (one core,"
+	print "checking every byte) or the CPU time the machine gives the two; client CPU is the share"
+	print "of its core the client used. Not a figure of the servers: the tables below are."
+	print ""
+	print "| server | round trips/s | client CPU | server us/rt |"
+	print "|---|---|---|---|"
+	for (m = 1; m <= ns; m++)
+		printf "| %s | %d | %d%% | %.2f |\n", S[m], ceil_rt[S[m]], ceil_cli[S[m]], ceil_us[S[m]]
+	print ""
+	printf "### Server CPU per round trip at a fixed offered load (%d B messages)\n\n", size
+	printf "The client offers %d round trips/s in all (%d with one connection). Server CPU time per\n", rate, rate1
+	print "round trip in us, median of the runs; the ratios are medians of the ratios of runs made back"
+	print "to back; client CPU is the highest median share of its core."
+	print ""
+	hdr = "| conns | offered rt/s |"; sep = "|---|---|"
+	for (m = 1; m <= ns; m++) { hdr = hdr " " S[m] " us/rt |"; sep = sep "---|" }
+	for (m = 1; m < ns; m++) { hdr = hdr " " S[m] " / " base " |"; sep = sep "---|" }
+	print hdr " client CPU |"; print sep "---|"
+	for (i = 1; i <= nc; i++) {
+		c = C[i]; off = c == 1 ? rate1 : rate
+		row = sprintf("| %s | %d |", c, off); clmax = 0; tsvrow(c "x" size, "offered_per_s", off)
+		for (m = 1; m <= ns; m++) {
+			k = S[m] " " c; med = median(us[k])
+			row = row sprintf(" %.2f%s |", med, behind[k] ? " (fell behind)" : "")
+			tsvrow(S[m] "/" c "x" size, "srv_us_per_rt", sprintf("%.2f", med))
+			cl = median(cli[k]); if (cl > clmax) clmax = cl
+		}
+		for (m = 1; m < ns; m++) {
+			list = ""
+			for (r = 1; (S[m] " " c " " r) in run; r++)
+				if (run[base " " c " " r] > 0) list = list " " run[S[m] " " c " " r] / run[base " " c " " r]
+			ratio = median(list)
+			row = row sprintf(" **%.2f** |", ratio)
+			tsvrow(c "x" size, "cpu_ratio_" S[m] "_" base, sprintf("%.3f", ratio))
+		}
+		print row sprintf(" %d%% |", clmax)
+	}
+	if (count) {
+		print ""
+		print "### System calls per round trip at the same offered load"
+		print ""
+		print "One run each, counted by perf (raw_syscalls:sys_enter, 100 ms intervals inside the measuring window of the client,"
+		print "so connecting and closing are left out):"
+		print ""
+		hdr = "| conns |"; sep = "|---|"
+		for (m = 1; m <= ns; m++) { hdr = hdr " " S[m] " |"; sep = sep "---|" }
+		print hdr; print sep
+		for (i = 1; i <= nc; i++) {
+			c = C[i]; row = "| " c " |"
+			for (m = 1; m <= ns; m++) {
+				v = sys[S[m] " " c]
+				row = row sprintf(" %.2f |", v)
+				tsvrow(S[m] "/" c "x" size, "syscalls_per_rt", sprintf("%.2f", v))
+			}
+			print row
+		}
+	}
+	if (idle > 0) {
+		print ""
+		print "### Memory holding " idle " idle connections"
+		print ""
+		print "VmRSS at start, and with " idle " idle connections open (one 64 B echo each), median:"
+		print ""
+		print "| server | RSS at start | RSS, " idle " idle | vs " base " |"
+		print "|---|---|---|---|"
+		b = median(rss[base])
+		for (m = 1; m <= ns; m++) {
+			r = median(rss[S[m]])
+			printf "| %s | %d KiB | %d KiB | %.2f |\n", S[m], median(rss0[S[m]]), r, b ? r / b : 0
+			tsvrow(S[m] "/idle" idle, "rss_kb", r)
+		}
+	}
+}' "$RAW" || exit 1
+mv "$TSV.new" "$TSV"
 echo
-echo "| conns x size | echo-server rt/s | epoll-echo rt/s | ratio | echo-server us/rt | epoll-echo us/rt | ratio | syscalls/rt echo-server / epoll-echo |"
-echo "|---|---|---|---|---|---|---|---|"
-for c in $CONNS; do
-	for s in $SIZES; do
-		k="${c}x${s}"
-		ur=$(pick echo-server "$k" 3); er=$(pick epoll-echo "$k" 3)
-		uc=$(pick echo-server "$k" 4); ec=$(pick epoll-echo "$k" 4)
-		rr=$(awk -v a="$ur" -v b="$er" 'BEGIN{printf "%.2f", b ? a/b : 0}')
-		cr=$(awk -v a="$uc" -v b="$ec" 'BEGIN{printf "%.2f", b ? a/b : 0}')
-		us=-; es=-
-		if [ "$COUNT" = 1 ]; then
-			us=$(awk -v c="$k" '$1=="echo-server" && $2==c && $3=="sys" {print $4}' "$RAW")
-			es=$(awk -v c="$k" '$1=="epoll-echo" && $2==c && $3=="sys" {print $4}' "$RAW")
-			printf '%s\t%s\t%s\t%s\n' "$LESSON" "echo-server/$k" syscalls_per_rt "$us" \
-				"$LESSON" "epoll-echo/$k" syscalls_per_rt "$es" >>bench.tsv
-		fi
-		printf '| %s B | %.0f (%s) | %.0f (%s) | **%s** | %.2f | %.2f | **%s** | %s / %s |\n' \
-			"$c x $s" "$ur" "$(range echo-server "$k" 3)" "$er" "$(range epoll-echo "$k" 3)" \
-			"$rr" "$uc" "$ec" "$cr" "$us" "$es"
-		printf '%s\t%s\t%s\t%s\n' \
-			"$LESSON" "echo-server/$k" rt_per_s "$ur" \
-			"$LESSON" "epoll-echo/$k" rt_per_s "$er" \
-			"$LESSON" "echo-server/$k" srv_us_per_rt "$uc" \
-			"$LESSON" "epoll-echo/$k" srv_us_per_rt "$ec" \
-			"$LESSON" "$k" ratio_rt_per_s "$rr" \
-			"$LESSON" "$k" ratio_srv_us_per_rt "$cr" >>bench.tsv
-	done
-done
-if [ "$IDLE" -gt 0 ]; then
-	echo
-	echo "| server | RSS at start | RSS with $IDLE idle connections |"
-	echo "|---|---|---|"
-	for srv in $SERVERS; do
-		a=$(pick "$srv" idle 3); b=$(pick "$srv" idle 4)
-		printf '| %s | %.2f MB | %.2f MB (%s kB) |\n' "$srv" "$(echo "$a / 1024" | bc -l)" \
-			"$(echo "$b / 1024" | bc -l)" "$(range "$srv" idle 4)"
-		printf '%s\t%s\t%s\t%s\n' "$LESSON" "$srv/idle$IDLE" rss_kb "$b" >>bench.tsv
-	done
-fi
-echo
-echo "Medians of $RUNS runs (min-max in brackets); ratio = echo-server / epoll-echo."
-echo "$(date -u +%Y-%m-%d), $(nproc) vCPUs, Linux $(uname -r); the machine is shared, so expect noise."
+echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) vCPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), Linux $(uname -r);"
+echo "server on CPU $SRV_CPU, client on CPU $CLI_CPU; load average at the end $(cut -d' ' -f1-3 /proc/loadavg)."
+echo "The machine is a shared, virtualised 2-vCPU VM: expect noise, read the ratios."

@@ -1,45 +1,73 @@
 #!/usr/bin/env bash
-# bench.sh: bufring-echo against 05's echo-server (io_uring, a buffer per
-# connection) and epoll-echo (readiness), under the same load client.
+# bench.sh: bufring-echo beside lesson 05's echo-server (io_uring, a buffer
+# per connection) and epoll-echo (readiness), and beside exercise 2's
+# solution (provide-buffers: the legacy IORING_OP_PROVIDE_BUFFERS design).
+# `make bench` runs it; it is never part of `make test`.
 #
-#   round trips/s and server CPU per round trip at CONNS x SIZES, REPS runs
-#   each, a fresh server per run, server pinned to CPU 1 and the client to
-#   CPU 0; then the resident memory of each server holding IDLE idle
-#   connections. Prints markdown tables; writes bench.tsv.
-#
-# Knobs: REPS=3 DUR=3 CONNS="1 50 500" SIZES="64 4096" IDLE=5000
-set -u
-cd "$(dirname "$0")"
-REPS=${REPS:-3} DUR=${DUR:-3} CONNS=${CONNS:-"1 50 500"}
-SIZES=${SIZES:-"64 4096"} IDLE=${IDLE:-5000}
-LOAD=../tests/echo-load
+#   1. ../05-echo-server/bench.sh with these four servers: one flat-out
+#      run each; server CPU and system calls per round trip at a
+#      fixed offered load (tests/echo-load -R) at 1, 50, 500 and 5000
+#      connections; memory holding 5000 idle connections. Its knobs (RUNS,
+#      SECS, CONNS, RATE, RATE1, IDLE, SRV_CPU, CLI_CPU) work here too.
+#   2. Where the time goes: each of bufring-echo, echo-server and
+#      epoll-echo profiled (perf record -e cpu-clock, sampled on the
+#      server's pid) at PROFILE_CONNS connections and the same offered
+#      load; the samples sorted into kinds of work by the kernel or user
+#      function they hit, and each kind's share turned into microseconds
+#      per round trip.
+set -uo pipefail
+cd "$(dirname "$0")" || exit 1
+RATE=${RATE:-5000} SECS=${SECS:-3} PROFILE_CONNS=${PROFILE_CONNS:-500}
 SRV_CPU=${SRV_CPU:-1} CLI_CPU=${CLI_CPU:-0}
-RAW=$(mktemp /dev/shm/bufring-bench.XXXXXX)
-trap 'rm -f "$RAW" "$RAW".*; [ -n "${SPID:-}" ] && kill "$SPID" 2>/dev/null' EXIT
+LOAD=$PWD/../tests/echo-load
+RAW=$(mktemp /tmp/bench-06.XXXXXX)
+SPID=
+trap '[ -n "$SPID" ] && kill "$SPID" 2>/dev/null; rm -f "$RAW" "$RAW".*' EXIT
 
 make -s -C ../tests >/dev/null || exit 1
 make -s >/dev/null || exit 1
-make -s -C ../05-echo-server >/dev/null 2>&1 || true
+make -s -C ../05-echo-server >/dev/null || exit 1
 ulimit -n "$(ulimit -Hn)"
-# The legacy design of exercise 02 (IORING_OP_PROVIDE_BUFFERS), built aside:
-# its starter (a diff against bufring-echo.c), then its reference solution
-# (a diff against the starter).
-{ patch -s -f -F0 -r - -o "$RAW.legacy-start.c" bufring-echo.c exercises/02-provide-buffers.diff &&
-  patch -s -f -F0 -r - -o "$RAW.legacy.c" "$RAW.legacy-start.c" exercises/solutions/02-provide-buffers.diff; } </dev/null ||
-	{ echo "bench: exercises/02-provide-buffers.diff or its solution no longer applies" >&2; exit 1; }
-cc -std=gnu11 -O2 -I. -o "$RAW.legacy" "$RAW.legacy.c" -luring || exit 1
-NAMES=(bufring-echo echo-server epoll-echo provide-buffers)
-declare -A CMD=([bufring-echo]=./bufring-echo
-	[echo-server]=../05-echo-server/echo-server
-	[epoll-echo]=../05-echo-server/epoll-echo
-	[provide-buffers]=$RAW.legacy)
-for n in "${NAMES[@]}"; do
-	[ -x "${CMD[$n]}" ] || { echo "bench: ${CMD[$n]} missing (make -C ../05-echo-server)" >&2; exit 1; }
-done
 
-# start NAME: the server pinned to SRV_CPU on a free port; sets PORT, SPID.
+# The legacy design, built aside from exercise 2's reference solution: a
+# diff against bufring-echo.c, or (exercise layout with starters as diffs)
+# the starter's diff and then the solution's. Left out if neither applies.
+legacy() {
+	local ex=exercises sol=exercises/solutions
+	if [ -f $ex/02-provide-buffers.diff ]; then
+		patch -s -f -F0 -o "$RAW.start.c" bufring-echo.c $ex/02-provide-buffers.diff </dev/null &&
+			patch -s -f -F0 -o "$RAW.legacy.c" "$RAW.start.c" $sol/02-provide-buffers.diff </dev/null
+	else
+		patch -s -f -F0 -r - -o "$RAW.legacy.c" bufring-echo.c $sol/2-provide-buffers.diff </dev/null
+	fi >/dev/null 2>&1 || return 1
+	local uring
+	uring=$(pkg-config --cflags --libs liburing 2>/dev/null) || uring=-luring
+	# shellcheck disable=SC2086  # the flags are words
+	cc -std=gnu11 -O2 -I. -o "$RAW.legacy" "$RAW.legacy.c" $uring
+}
+SERVERS="bufring-echo=$PWD/bufring-echo echo-server=$PWD/../05-echo-server/echo-server"
+if legacy; then
+	SERVERS="$SERVERS provide-buffers=$RAW.legacy"
+else
+	echo "bench: exercise 2's solution did not apply or build: provide-buffers left out" >&2
+fi
+SERVERS="$SERVERS epoll-echo=$PWD/../05-echo-server/epoll-echo"
+
+RATE=$RATE SECS=$SECS SERVERS=$SERVERS LESSON=06-buffer-rings TSV=$PWD/bench.tsv \
+	../05-echo-server/bench.sh || exit 1
+
+# ---- 2. profiles ----
+PROFILED=(bufring-echo echo-server epoll-echo)
+declare -A CMD=([bufring-echo]=./bufring-echo [echo-server]=../05-echo-server/echo-server
+	[epoll-echo]=../05-echo-server/epoll-echo)
+if ! perf record -q -e cpu-clock -o "$RAW.probe" -- true >/dev/null 2>&1; then
+	echo
+	echo "(perf record -e cpu-clock does not work here: no profiles.)"
+	exit 0
+fi
+
 start() {
-	: >"$RAW.out"   # now, not in the background job: no stale port read
+	: >"$RAW.out"
 	taskset -c "$SRV_CPU" "${CMD[$1]}" -p 0 >"$RAW.out" 2>"$RAW.err" &
 	SPID=$!
 	for _ in $(seq 100); do
@@ -51,94 +79,74 @@ start() {
 	exit 1
 }
 
-stop() {
-	kill -TERM "$SPID" 2>/dev/null
-	wait "$SPID" 2>/dev/null
-	SPID=
-}
-
-# field NAME LINE: value of NAME= in an echo-load RESULT line.
-field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"; }
-
-echo "bench: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, $(uname -r), load average $(cut -d" " -f1-3 /proc/loadavg); $REPS runs of ${DUR}s per cell" >&2
-for rep in $(seq "$REPS"); do
-	for c in $CONNS; do
-		for s in $SIZES; do
-			for n in "${NAMES[@]}"; do
-				start "$n"
-				r=$(taskset -c "$CLI_CPU" timeout 90 "$LOAD" -p "$PORT" -c "$c" -s "$s" \
-					-d "$DUR" -T 30 -P "$SPID" 2>/dev/null)
-				st=$?
-				stop
-				ok=1
-				if [ $st -ne 0 ]; then
-					ok=0
-					echo "bench: $n $c x $s: exit $st: $r" >&2
-				fi
-				printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$n" "$c" "$s" \
-					"$(field rt_per_s "$r")" "$(field srv_us_per_rt "$r")" "$ok" >>"$RAW"
-				printf '.' >&2
-			done
-		done
-	done
-	for n in "${NAMES[@]}"; do
-		start "$n"
-		rss0=$(awk '/^VmRSS/{print $2}' "/proc/$SPID/status")
-		r=$(taskset -c "$CLI_CPU" timeout 120 "$LOAD" -p "$PORT" -c "$IDLE" -n 1 -i 3 \
-			-T 60 -P "$SPID" 2>/dev/null)
-		st=$?
-		stop
-		printf 'rss\t%s\t%s\t%s\t%s\n' "$n" "$rss0" "$(field srv_rss_kb "$r")" "$([ $st -eq 0 ] && echo 1 || echo 0)" >>"$RAW"
-		printf '.' >&2
-	done
+for n in "${PROFILED[@]}"; do
+	start "$n"
+	r=$(timeout $((SECS + 90)) taskset -c "$CLI_CPU" perf record -q -e cpu-clock -F 5000 \
+		-p "$SPID" -o "$RAW.$n.data" -- "$LOAD" -p "$PORT" -c "$PROFILE_CONNS" -s 64 \
+		-d "$SECS" -R "$RATE" -T 60 -P "$SPID" 2>/dev/null) || { echo "bench: profile of $n failed: $r" >&2; exit 1; }
+	kill -TERM "$SPID"; wait "$SPID"; SPID=
+	sed -n 's/.* srv_us_per_rt=\([^ ]*\).*/\1/p' <<<"$r" >"$RAW.$n.us"
+	perf report -i "$RAW.$n.data" --stdio --no-children --sort dso,sym -q -g none 2>/dev/null |
+		awk '$1 ~ /%$/ { sub(/%/, "", $1); print $1 "\t" $2 "\t" $NF }' >"$RAW.$n.syms"
 done
-echo >&2
 
-# Medians, ratios, tables, bench.tsv.
-awk -F'\t' -v conns="$CONNS" -v sizes="$SIZES" -v idle="$IDLE" '
-function median(key,   n, i, j, t, a) {
-	n = split(vals[key], a, " ")
-	for (i = 2; i <= n; i++)
-		for (j = i; j > 1 && a[j-1] + 0 > a[j] + 0; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t }
-	return n ? (n % 2 ? a[(n+1)/2] : (a[n/2] + a[n/2+1]) / 2) : 0
+# kind SYMBOL DSO: which kind of work a sample's function does. The order
+# matters: the first pattern that matches wins.
+awk -F'\t' -v names="${PROFILED[*]}" -v raw="$RAW" -v conns="$PROFILE_CONNS" -v rate="$RATE" '
+function kind(dso, sym) {
+	if (dso !~ /kernel/) return "user space (the server, liburing, libc)"
+	if (sym ~ /^(io_|__io_|tctx_|io_uring)/) return "io_uring: submission, completion, task work"
+	if (sym ~ /^(ep_|do_epoll|__ep_|__x64_sys_epoll|sock_poll|tcp_poll|tcp_stream_is_readable)/) \
+		return "readiness: epoll and poll callbacks"
+	if (sym ~ /(copy_to_iter|copy_from_iter|copy_user|__skb_datagram_iter|memcpy|memmove|check_object_size|virt_addr_valid|check_heap_object)/) \
+		return "copying the bytes"
+	if (sym ~ /(do_syscall|entry_SYSCALL|syscall_exit|syscall_enter|^__x64_sys_|^x64_sys_call|^__sys_|fdget|^fget|^fput|^__fget|sock_from_file|^ksys_|vfs_read|vfs_write|rw_verify_area|security_file|fsnotify|^__fsnotify)/) \
+		return "system call entry, exit and file lookup"
+	if (sym ~ /(tcp|^ip_|^__ip|inet|sock|skb|^sk_|^__sk|netif|net_rx|napi|loopback|dev_queue|dev_hard|^__dev|validate_xmit|raw_local|raw_v4|nf_|xfrm|bbr|^__local_bh|softirq|process_backlog|neigh|dst_|^__netdev|eth_|rps_|^__napi|csum)/) \
+		return "TCP/IP over loopback (both ends)"
+	if (sym ~ /(schedule|finish_task_switch|_raw_spin|__wake_up|try_to_wake|ttwu|enqueue|dequeue|pick_next|update_curr|update_load|select_task|^native_|pvm|hrtimer|irq|tick|sched|read_tsc|clock|ktime|llist|wake_q|task_work|set_next|put_prev|psi_|cpuacct|rcu)/) \
+		return "sleeping and waking (scheduler, timers, irq)"
+	if (sym ~ /(kmem_cache|kfree|kmalloc|slab|page|alloc_pages|free_pages|memcg|obj_cgroup)/) \
+		return "allocating memory"
+	return "other kernel"
 }
-function add(key, v) { vals[key] = vals[key] " " v }
-$1 == "rss" { add("rss0 " $2, $3); add("rss " $2, $4); if (!$5) bad["rss " $2] = 1; next }
-{ k = $1 " " $2 " " $3; add("rt " k, $4); add("cpu " k, $5); if (!$6) bad[k] = 1 }
-END {
-	split("bufring-echo echo-server epoll-echo provide-buffers", S, " ")
-	nc = split(conns, C, " "); ns = split(sizes, Z, " ")
-	print "| conns x size | bufring-echo rt/s | echo-server rt/s | epoll-echo rt/s | bufring/epoll | echo-server/epoll | bufring us/rt | echo-server us/rt | epoll us/rt | bufring CPU/epoll |"
-	print "|---|---|---|---|---|---|---|---|---|---|"
-	for (i = 1; i <= nc; i++) for (j = 1; j <= ns; j++) {
-		c = C[i]; z = Z[j]; row = "| " c " x " z " B"
-		for (m = 1; m <= 4; m++) {
-			k = S[m] " " c " " z; rt[m] = median("rt " k); cpu[m] = median("cpu " k)
-			printf "06-buffer-rings\t%s/%sx%s\trt_per_s\t%d\n", S[m], c, z, rt[m] > "bench.tsv.new"
-			printf "06-buffer-rings\t%s/%sx%s\tsrv_us_per_rt\t%.2f\n", S[m], c, z, cpu[m] > "bench.tsv.new"
+BEGIN {
+	n = split(names, S, " ")
+	for (m = 1; m <= n; m++) {
+		f = raw "." S[m] ".us"; getline us[m] < f; close(f)
+		f = raw "." S[m] ".syms"
+		while ((getline line < f) > 0) {
+			split(line, a, "\t")
+			k = kind(a[2], a[3]); share[m, k] += a[1]; kinds[k] = 1
+			if (++rank[m] <= 12) top[m, rank[m]] = sprintf("%s %.1f%%", a[3], a[1])
 		}
-		for (m = 1; m <= 3; m++) row = row sprintf(" | %d%s", rt[m], bad[S[m] " " c " " z] ? " (FAIL)" : "")
-		row = row sprintf(" | %.2f | %.2f", rt[3] ? rt[1] / rt[3] : 0, rt[3] ? rt[2] / rt[3] : 0)
-		for (m = 1; m <= 3; m++) row = row sprintf(" | %.2f", cpu[m])
-		row = row sprintf(" | %.2f |", cpu[3] ? cpu[1] / cpu[3] : 0)
+		close(f)
+	}
+	printf "### Where the time goes at %d connections, %d round trips/s: server CPU by kind of work\n\n", conns, rate
+	hdr = "| kind of work |"; sep = "|---|"
+	for (m = 1; m <= n; m++) { hdr = hdr " " S[m] " |"; sep = sep "---|" }
+	print hdr; print sep
+	split("io_uring: submission, completion, task work|readiness: epoll and poll callbacks|system call entry, exit and file lookup|TCP/IP over loopback (both ends)|copying the bytes|allocating memory|sleeping and waking (scheduler, timers, irq)|other kernel|user space (the server, liburing, libc)", K, "|")
+	for (i = 1; i in K; i++) {
+		row = "| " K[i] " |"
+		for (m = 1; m <= n; m++)
+			row = row sprintf(" %.1f%% = %.2f us |", share[m, K[i]], share[m, K[i]] * us[m] / 100)
 		print row
-		printf "06-buffer-rings\t%sx%s\trt_ratio_bufring_epoll\t%.3f\n", c, z, rt[3] ? rt[1] / rt[3] : 0 > "bench.tsv.new"
-		printf "06-buffer-rings\t%sx%s\tcpu_ratio_bufring_epoll\t%.3f\n", c, z, cpu[3] ? cpu[1] / cpu[3] : 0 > "bench.tsv.new"
-		gen[++ng] = sprintf("| %s x %s B | %d | %d | %.2f | %.2f | %.2f | %.2f |", c, z, rt[1], rt[4],
-			rt[4] ? rt[1] / rt[4] : 0, cpu[1], cpu[4], cpu[4] ? cpu[1] / cpu[4] : 0)
 	}
+	row = "| **all** (us per round trip in this profiled run) |"
+	for (m = 1; m <= n; m++) row = row sprintf(" %.2f us |", us[m])
+	print row
 	print ""
-	print "| conns x size | ring rt/s | PROVIDE_BUFFERS rt/s | ring/legacy | ring us/rt | legacy us/rt | ring CPU/legacy |"
-	print "|---|---|---|---|---|---|---|"
-	for (i = 1; i <= ng; i++) print gen[i]
-	print ""
-	print "| server | RSS at start (KiB) | RSS, " idle " idle conns (KiB) | vs echo-server | vs epoll-echo |"
-	print "|---|---|---|---|---|"
-	for (m = 1; m <= 4; m++) r[m] = median("rss " S[m])
-	for (m = 1; m <= 4; m++) {
-		printf "| %s | %d | %d%s | %.2f | %.2f |\n", S[m], median("rss0 " S[m]), r[m],
-			bad["rss " S[m]] ? " (FAIL)" : "", r[2] ? r[m] / r[2] : 0, r[3] ? r[m] / r[3] : 0
-		printf "06-buffer-rings\t%s/idle%s\trss_kb\t%d\n", S[m], idle, r[m] > "bench.tsv.new"
+	printf "### The functions most sampled, same runs\n\n"
+	hdr = "| rank |"; sep = "|---|"
+	for (m = 1; m <= n; m++) { hdr = hdr " " S[m] " |"; sep = sep "---|" }
+	print hdr; print sep
+	for (i = 1; i <= 12; i++) {
+		row = "| " i " |"
+		for (m = 1; m <= n; m++) row = row " " top[m, i] " |"
+		print row
 	}
-}' "$RAW"
-mv bench.tsv.new bench.tsv
+}' </dev/null
+echo
+echo "Sampled by perf record -e cpu-clock -F 5000 on the server's pid (no hardware counters in this VM: a timer"
+echo "sample lands where interrupts come back on, which is why _raw_spin_unlock_irqrestore is high for all)."

@@ -28,11 +28,13 @@
  *   RESULT conns=C total=T done=D rt=R bytes=B secs=S rt_per_s=X
  *          resets=Z failed=F mismatch=M stuck=K cli_cpu_s=U
  *          [srv_cpu_s=V srv_us_per_rt=W srv_rss_kb=K]   (with -P)
- *          [offered_per_s=O due=N behind=L kept_up=Y]   (with -R)
+ *          [offered_per_s=O due=N behind=L kept_up=Y window_at_s=A]   (with -R)
  * rt counts completed round trips (messages fully echoed); with -d only
  * those after every first connection was up. With -R, due counts the slots
  * that fell due, behind those whose message was still unsent at the end,
- * and kept_up is 1 when behind is at most 1% of due. Details of failures go to
+ * kept_up is 1 when behind is at most 1% of due, and window_at_s is when the
+ * window opened, in seconds after the start (to line up a counter sampled
+ * from outside, such as perf stat -I). Details of failures go to
  * stderr. Exit 0 if every connection finished clean, 1 otherwise, 2 usage.
  *
  * Usage:    echo-load -p PORT [options]   (echo-load -h lists them)
@@ -96,8 +98,8 @@ static void usage(FILE *f)
 "  -h           this help\n"
 "Prints one line: RESULT conns= total= done= rt= bytes= secs= rt_per_s=\n"
 "resets= failed= mismatch= stuck= cli_cpu_s= [srv_cpu_s= srv_us_per_rt=\n"
-"srv_rss_kb=] [offered_per_s= due= behind= kept_up=]. Exit 0 when all is\n"
-"clean, 1 on any failure, 2 on usage.\n");
+"srv_rss_kb=] [offered_per_s= due= behind= kept_up= window_at_s=]. Exit 0\n"
+"when all is clean, 1 on any failure, 2 on usage.\n");
 }
 
 /* ---- options and global counters ---- */
@@ -232,7 +234,7 @@ static int epfd;
 static struct conn *conns;
 static unsigned next_id;       /* next connection number to open */
 static unsigned live;          /* connections open now */
-static double t0, t_end;
+static double t_start, t0, t_end;   /* program start; window open, closed */
 static double srv_cpu0, cli_cpu0;  /* CPU seconds when the window opened */
 static double srv_cpu1, cli_cpu1;  /* and when it closed */
 static bool measuring, stopping;
@@ -700,8 +702,9 @@ static void print_result(void)
 		printf(" srv_cpu_s=%.3f srv_us_per_rt=%.2f srv_rss_kb=%ld", srv,
 		       stat.rt && srv >= 0 ? srv * 1e6 / (double)stat.rt : 0.0, rss);
 	if (opt.rate > 0)
-		printf(" offered_per_s=%.0f due=%" PRIu64 " behind=%" PRIu64 " kept_up=%d",
-		       opt.rate, due, behind, behind * 100 <= due);
+		printf(" offered_per_s=%.0f due=%" PRIu64 " behind=%" PRIu64
+		       " kept_up=%d window_at_s=%.3f", opt.rate, due, behind,
+		       behind * 100 <= due, measuring ? t0 - t_start : 0.0);
 	printf("\n");
 	fflush(stdout);
 	if (stat.reports > MAX_REPORTS)
@@ -839,6 +842,7 @@ static void raise_nofile(void)
 
 int main(int argc, char **argv)
 {
+	t_start = now();
 	parse(argc, argv);
 	raise_nofile();
 	signal(SIGPIPE, SIG_IGN);
