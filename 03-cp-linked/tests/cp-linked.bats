@@ -42,7 +42,9 @@ need_direct() {
 		skip "no file system here takes O_DIRECT (/tmp, /var/tmp, /dev/shm; tmpfs takes it from Linux 6.6)"
 }
 DISK_CLEAN=()
+LOOP=
 teardown() {
+	[ -z "$LOOP" ] || losetup -d "$LOOP"
 	rm -rf "$SHM" "$DISK" "${DISK_CLEAN[@]}"
 }
 
@@ -312,6 +314,33 @@ hole_ok() {
 	for mode in "" --splice "--direct --direct-fallback=both"; do
 		urun bash -c 'cp-linked $1 "$0" /dev/stdout 2>/dev/null | cmp - "$0"' "$SHM/src" "$mode"
 		assert_status 0
+	done
+}
+
+# A device keeps its old bytes where we write nothing: a loop device full
+# of 0xff must read back the hole's zeros after the copy.
+@test "a sparse SRC onto a block device: the holes are written as zeros" {
+	head -c 4194304 /dev/zero | tr '\0' '\377' >"$DISK/dev.img"
+	LOOP=$(losetup -f --show "$DISK/dev.img" 2>/dev/null) ||
+		skip "no loop device here (losetup needs root and the loop driver)"
+	truncate -s 1M "$SHM/src"
+	printf 'data' >>"$SHM/src"
+	truncate -s 3M "$SHM/src"
+	urun cp-linked "$SHM/src" "$LOOP"
+	assert_status 0
+	cmp -n 3145728 "$SHM/src" "$LOOP"
+}
+
+# `| head -c 10`: the reader leaves with most of the copy unwritten. The
+# write fails with EPIPE: one line and exit 1 (or death by SIGPIPE, 141,
+# on a kernel that sends it to the submitter), never a hang or exit 0.
+@test "a pipe reader that goes away (| head): Broken pipe, one line, exit 1, no hang" {
+	make_file "$SHM/src" 3000000
+	for mode in "" --splice; do
+		urun bash -c 'cp-linked $2 "$0" /dev/stdout 2>"$1" | head -c 10 >/dev/null; exit "${PIPESTATUS[0]}"' \
+			"$SHM/src" "$SHM/err" "$mode"
+		[ "$status" -eq 1 ] || [ "$status" -eq 141 ] || { echo "exit $status" >&2; return 1; }
+		[ "$status" -eq 141 ] || [ "$(cat "$SHM/err")" = "cp-linked: /dev/stdout: Broken pipe" ]
 	done
 }
 
