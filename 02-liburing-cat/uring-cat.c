@@ -116,7 +116,8 @@ static const char *prog = "uring-cat";
 static void usage(FILE *to, int status)
 {
 	fprintf(to,
-		"Usage: %s [-v] [-q DEPTH] [-b SIZE] [--ring N] [--nowait] [FILE...]\n"
+		"Usage: %s [-v] [-q DEPTH] [-b SIZE] [--ring N] [--nowait [--nowait-refused]]\n"
+		"       [FILE...]\n"
 		"Concatenate FILEs to standard output through io_uring, like cat(1).\n"
 		"With no FILE, or when FILE is -, read standard input.\n"
 		"\n"
@@ -130,6 +131,9 @@ static void usage(FILE *to, int status)
 		"                     RWF_NOWAIT (Debian's 6.1, 5.10): plain reads and writes\n"
 		"  -h, --help         print this help\n",
 		prog, MAX_DEPTH, DEFAULT_DEPTH);
+	/* -h: stdout can fail like any output (>/dev/full, >&-), as cat's does */
+	if (to == stdout && (fflush(stdout) || ferror(stdout)))
+		err(1, "standard output");
 	exit(status);
 }
 

@@ -139,8 +139,28 @@ static unsigned long long parse_size(const char *opt, const char *s,
 	return v << shift;
 }
 
+/* Bad usage: one line naming what was wrong, and exit 2. getopt's own
+ * message would name the program as typed ("./sqpoll-demo") and be
+ * followed by the whole usage text. */
+static void bad_usage(const char *what, const char *arg)
+{
+	fprintf(stderr, PROG ": %s: %s (" PROG " -h lists the options)\n", arg, what);
+	exit(2);
+}
+
+/* The option getopt_long() stopped at: a short one by its letter (in
+ * optopt), a long one as written (optopt is 0, or its value 256 and up). */
+static const char *bad_option(char **argv, char short_opt[3])
+{
+	if (optopt <= 0 || optopt > 255)
+		return argv[optind - 1];
+	short_opt[0] = '-', short_opt[1] = (char)optopt, short_opt[2] = '\0';
+	return short_opt;
+}
+
 static void parse_args(int argc, char **argv, struct options *o)
 {
+	char short_opt[3];
 	enum { NO_SQPOLL = 256, WAIT, SQ_CPU, APP_CPU, NO_PIN, FIXED };
 	static const struct option longs[] = {
 		{ "help", no_argument, NULL, 'h' },
@@ -157,7 +177,9 @@ static void parse_args(int argc, char **argv, struct options *o)
 	*o = (struct options){ .sqpoll = true, .reap = REAP_SPIN, .depth = 32,
 		.block = 4096, .size = 64 << 20, .idle_ms = 100,
 		.sq_cpu = -1, .app_cpu = -1, .pin = true };
-	while ((c = getopt_long(argc, argv, "hq:b:s:e:i:p:", longs, NULL)) != -1) {
+	opterr = 0;       /* bad_usage() says it, with our name */
+	while ((c = getopt_long(argc, argv, ":hq:b:s:e:i:p:", longs, NULL)) != -1) {
+
 		switch (c) {
 		case 'h': usage(stdout); exit(0);
 		case 'q': o->depth = parse_size("-q", optarg, 1, 4096); break;
@@ -172,14 +194,13 @@ static void parse_args(int argc, char **argv, struct options *o)
 		case APP_CPU: o->app_cpu = (int)parse_size("--app-cpu", optarg, 0, CPU_SETSIZE - 1); break;
 		case NO_PIN: o->pin = false; break;
 		case FIXED: o->fixed = true; break;
-		default: usage(stderr); exit(2);
+		case ':': bad_usage("needs a value", bad_option(argv, short_opt)); break;
+		default: bad_usage(optopt > 255 ? "takes no value" : "unknown option",
+				   bad_option(argv, short_opt));
 		}
 	}
-	if (argc - optind > 1) {
-		fprintf(stderr, PROG ": one FILE at most\n");
-		usage(stderr);
-		exit(2);
-	}
+	if (argc - optind > 1)
+		bad_usage("a second FILE; one at most", argv[optind + 1]);
 	o->path = optind < argc ? argv[optind] : NULL;
 	if (!o->entries)
 		o->entries = o->depth;

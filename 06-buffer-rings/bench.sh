@@ -50,6 +50,9 @@ if legacy; then
 	SERVERS="$SERVERS provide-buffers=$RAW.legacy"
 else
 	echo "bench: exercise 2's solution did not apply or build: provide-buffers left out" >&2
+	echo "(provide-buffers is left out of this run: exercise 2's reference solution did not apply to"
+	echo "bufring-echo.c, or did not build.)"
+	echo
 fi
 SERVERS="$SERVERS epoll-echo=$PWD/../05-echo-server/epoll-echo"
 
@@ -146,7 +149,32 @@ BEGIN {
 		for (m = 1; m <= n; m++) row = row " " top[m, i] " |"
 		print row
 	}
+	print ""
+	print "Sampled by perf record -e cpu-clock -F 5000 on the server'"'"'s pid (no hardware counters in this"
+	print "VM: a timer sample lands where interrupts come back on, which is why"
+	print "_raw_spin_unlock_irqrestore is high for all)."
+	summary()
+}
+# The sums the README draws on, said once here so that they come from
+# the same run as the tables.
+function us_of(m, k) { return share[m, k] * us[m] / 100 }
+function summary(   b, e, m, same, api_e, api_b, net) {
+	for (m = 1; m <= n; m++) { if (S[m] == "bufring-echo") b = m; if (S[m] == "epoll-echo") e = m }
+	if (!b || !e) return
+	api_e = us_of(e, K[2]) + us_of(e, K[3])
+	api_b = us_of(b, K[1]) + us_of(b, K[2]) + us_of(b, K[3])
+	net = api_e - api_b
+	print ""
+	printf "### What the profiles add up to\n\n"
+	printf "In these profiled runs bufring-echo spent %.2f us per round trip and epoll-echo %.2f us.\n", us[b], us[e]
+	printf "TCP/IP over loopback took %.2f and %.2f us of it, sleeping and waking %.2f and %.2f us: the same\n", \
+		us_of(b, K[4]), us_of(e, K[4]), us_of(b, K[7]), us_of(e, K[7])
+	printf "work in both models, %.0f%% of epoll-echo'"'"'s time. What the API changes is the rest: epoll-echo\n", \
+		share[e, K[4]] + share[e, K[7]]
+	printf "spent %.2f us in system call entry and exit and in epoll; bufring-echo spent %.2f us there\n", api_e, \
+		us_of(b, K[2]) + us_of(b, K[3])
+	printf "and %.2f us in io_uring itself. Net: bufring-echo spent %.2f us less per round trip there\n", \
+		us_of(b, K[1]), net
+	printf "(negative: more), %.0f%% of epoll-echo'"'"'s time; a CPU ratio of 0.85 would need %.2f us less.\n", \
+		(us[e] > 0 ? 100 * net / us[e] : 0), 0.15 * us[e]
 }' </dev/null
-echo
-echo "Sampled by perf record -e cpu-clock -F 5000 on the server's pid (no hardware counters in this VM: a timer"
-echo "sample lands where interrupts come back on, which is why _raw_spin_unlock_irqrestore is high for all)."

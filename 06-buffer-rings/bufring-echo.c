@@ -315,7 +315,8 @@ static void probe_multishot_recv(void)
 	io_uring_prep_recv_multishot(sqe, sv[0], NULL, 0, 0);
 	sqe->flags |= IOSQE_BUFFER_SELECT;
 	sqe->buf_group = BGID;
-	bool more = true;
+	bool more = true, took = false;
+	unsigned bid = 0;
 	while (more) {
 		struct io_uring_cqe *cqe;
 		int ret = io_uring_submit_and_wait(&S.ring, 1);
@@ -325,11 +326,15 @@ static void probe_multishot_recv(void)
 			continue;
 		if (cqe->res == -EINVAL)
 			unsupported("multishot recv (IORING_RECV_MULTISHOT) needs Linux 6.0");
-		if (cqe->flags & IORING_CQE_F_BUFFER)
-			buf_recycle(buf_taken(cqe));
+		if (cqe->flags & IORING_CQE_F_BUFFER) {
+			bid = buf_taken(cqe);   /* one byte: one buffer at most */
+			took = true;
+		}
 		more = cqe->flags & IORING_CQE_F_MORE;
 		io_uring_cqe_seen(&S.ring, cqe);
 	}
+	if (took)               /* given back once the probe is over */
+		buf_recycle(bid);
 	buf_publish();
 	close(sv[0]);
 }

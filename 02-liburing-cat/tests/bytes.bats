@@ -59,6 +59,20 @@ check() {
 	[[ "$output" == *"up to 1 in flight"* ]]
 }
 
+@test "reads that complete out of file order still come out in file order" {
+	[ "$(stat -f -c %T "$TMP")" != tmpfs ] ||
+		skip "$TMP is tmpfs: every page stays cached, no read waits for a disk"
+	make_file "$TMP/in" $((3 * 1024 * 1024))
+	for try in 1 2 3; do
+		# every other 16 KiB block uncached: its read waits for the disk
+		# while the cached ones behind it complete at once
+		"$LESSON/tests/half-cached" 16384 "$TMP/in"
+		urun bash -c 'uring-cat -q 16 -b 16k "$0" >"$1"' "$TMP/in" "$TMP/out"
+		assert_status 0
+		assert_same "$TMP/in" "$TMP/out"
+	done
+}
+
 @test "several files come out in order, empty ones included" {
 	check -- 3 $BLOCK 0 70000 1 0 $((3 * BLOCK + 5))
 }

@@ -121,6 +121,15 @@ load ../../tests/helpers
 	assert_status 0
 }
 
+@test "-h to a full or closed stdout: the error said, exit 1, as cat --help" {
+	urun_split bash -c 'uring-cat -h >/dev/full'
+	assert_status 1
+	[ "$stderr_out" = "uring-cat: standard output: No space left on device" ]
+	urun_split bash -c 'uring-cat --help >&-'
+	assert_status 1
+	[ "$stderr_out" = "uring-cat: standard output: Bad file descriptor" ]
+}
+
 @test "usage errors exit 2 with usage on stderr" {
 	local bad
 	for bad in "-x" "--ring 0" "--ring x" "-q 0" "-q 4097" "-q abc" "-q -1" "-b 0" "-b 65m" "-b 17592186044417m" "-q 4096 -b 64m" "-q" "--nope"; do

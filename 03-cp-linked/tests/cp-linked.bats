@@ -315,6 +315,19 @@ hole_ok() {
 	done
 }
 
+# `| head -c 10`: the reader leaves with most of the copy unwritten. The
+# write fails with EPIPE: one line and exit 1 (or death by SIGPIPE, 141,
+# on a kernel that sends it to the submitter), never a hang or exit 0.
+@test "a pipe reader that goes away (| head): Broken pipe, one line, exit 1, no hang" {
+	make_file "$SHM/src" 3000000
+	for mode in "" --splice; do
+		urun bash -c 'cp-linked $2 "$0" /dev/stdout 2>"$1" | head -c 10 >/dev/null; exit "${PIPESTATUS[0]}"' \
+			"$SHM/src" "$SHM/err" "$mode"
+		[ "$status" -eq 1 ] || [ "$status" -eq 141 ] || { echo "exit $status" >&2; return 1; }
+		[ "$status" -eq 141 ] || [ "$(cat "$SHM/err")" = "cp-linked: /dev/stdout: Broken pipe" ]
+	done
+}
+
 # A FIFO fed slowly: every read returns what has arrived, less than a block,
 # so every chain breaks. The data must still arrive whole and in order.
 @test "a slow FIFO breaks every chain: -ECANCELED, resubmitted, byte-exact" {

@@ -153,8 +153,20 @@ same_as_cksum() {
 	urun sqpoll-demo -h
 	assert_status 0
 	[[ $output == usage:* ]]
+	# a bad option is one line that names it and the program, not getopt's
+	# "./sqpoll-demo: ..." followed by the whole usage text
 	urun sqpoll-demo --bogus
 	assert_status 2
+	[ "$output" = "sqpoll-demo: --bogus: unknown option (sqpoll-demo -h lists the options)" ]
+	urun sqpoll-demo -x
+	assert_status 2
+	[ "$output" = "sqpoll-demo: -x: unknown option (sqpoll-demo -h lists the options)" ]
+	urun sqpoll-demo -s 1M -q
+	assert_status 2
+	[ "$output" = "sqpoll-demo: -q: needs a value (sqpoll-demo -h lists the options)" ]
+	urun sqpoll-demo --wait=yes
+	assert_status 2
+	[ "$output" = "sqpoll-demo: --wait=yes: takes no value (sqpoll-demo -h lists the options)" ]
 	urun sqpoll-demo -q 0
 	assert_status 2
 	[[ $output == *"sqpoll-demo: -q: invalid value '0'"* ]]
@@ -167,6 +179,7 @@ same_as_cksum() {
 	assert_status 2
 	urun sqpoll-demo a b
 	assert_status 2
+	[ "$output" = "sqpoll-demo: b: a second FILE; one at most (sqpoll-demo -h lists the options)" ]
 	urun sqpoll-demo --no-pin --sq-cpu 0
 	assert_status 2
 }
