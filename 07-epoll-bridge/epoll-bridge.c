@@ -444,14 +444,20 @@ static void stop_intake(struct bridge *b)
 	update_stdin_watch(b);
 }
 
+static void stdout_failed(struct bridge *b, int errnum)
+{
+	if (b->stdout_err)
+		return;		/* the first error is the one to report */
+	b->stdout_err = errnum;
+	stop_intake(b);
+}
+
 /* Before sleeping, and before an error line: readers see each result as
  * soon as we wait, and stdout and stderr stay in completion order. */
 static void flush_stdout(struct bridge *b)
 {
-	if (fflush(stdout) == 0 || b->stdout_err)
-		return;
-	b->stdout_err = errno;
-	stop_intake(b);
+	if (fflush(stdout) != 0)
+		stdout_failed(b, errno);
 }
 
 static void fail(struct bridge *b, const char *context, int errnum)
@@ -589,8 +595,8 @@ static void finish_job(struct bridge *b, struct job *j)
 {
 	if (j->err)
 		fail(b, j->path, j->err);
-	else
-		printf("%" PRId64 " %s\n", j->bytes, j->path);
+	else if (printf("%" PRId64 " %s\n", j->bytes, j->path) < 0)
+		stdout_failed(b, errno);	/* a full buffer's write failed */
 	free(j->node);
 	j->node = NULL;
 	j->path = NULL;
