@@ -83,6 +83,11 @@ ex_build() {
 		uring_cflags=${URING_CFLAGS-$(pkg-config --cflags liburing 2>/dev/null)}
 		uring_libs=${URING_LIBS-$(pkg-config --libs liburing 2>/dev/null || echo -luring)}
 	fi
+	local cc_cmd=${CC:-cc}
+	if ! command -v "${cc_cmd%% *}" >/dev/null; then
+		ex_unsupported "the C compiler '${cc_cmd%% *}' is not installed (apt-get install gcc, or set CC)"
+		return 1
+	fi
 	# shellcheck disable=SC2086 # the flag variables are word lists
 	if ! ${CC:-cc} ${CFLAGS:--O2 -g -Wall -Wextra} -std=gnu11 $san $EX_CFLAGS \
 		${CPPFLAGS:-} $uring_cflags -I"$EX_LESSON" -o "$EX_TMP/$name" "$src" \
@@ -123,12 +128,12 @@ ex_run() {
 # If it never listens, prints the verdict (FAIL, or SKIP on exit 77) and
 # returns 1.
 ex_server_start() {
-	local i rc
+	local rc
 	: >"$EX_TMP/server.out"
 	timeout --foreground -k 2 "${EX_SERVER_T:-60}" "$@" -p 0 >"$EX_TMP/server.out" \
 		2>"$EX_TMP/server.err" </dev/null &
 	EX_TIMEOUT_PID=$!
-	for i in $(seq 1 200); do
+	for _ in $(seq 1 200); do
 		EX_PORT=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$EX_TMP/server.out")
 		if [ -n "$EX_PORT" ]; then
 			EX_SPID=$(pgrep -P "$EX_TIMEOUT_PID" || echo "$EX_TIMEOUT_PID")
