@@ -713,25 +713,41 @@ static int cat_fd(struct cat *c, struct input *in)
  * fails with -EAGAIN, and poll says a regular file is always ready, so
  * retrying would spin. (Later kernels retry such a read themselves; on
  * 6.18 an uncached ext4 file opened O_NONBLOCK reads normally.) Clear it
- * on regular files only; the caller restores it.
+ * on a regular stdin or stdout only, and give it back: the flag belongs to
+ * the open file, which the shell and the next command share.
  */
-static int blocking_if_regular(int fd)
+static int flags_to_give_back[2] = { -1, -1 };	/* stdin's, stdout's */
+
+static void blocking_if_regular(int fd)
 {
 	struct stat st;
 	int fl = fcntl(fd, F_GETFL);
 
 	if (fl < 0 || !(fl & O_NONBLOCK) || fstat(fd, &st) || !S_ISREG(st.st_mode))
-		return -1;
-	if (fcntl(fd, F_SETFL, fl & ~O_NONBLOCK))
-		return -1;
-	return fl;
+		return;
+	if (fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) == 0)
+		flags_to_give_back[fd] = fl;
+}
+
+/* At the end of "-", and at exit (atexit(), so exit 77 and errx() too). */
+static void give_flags_back(int fd)
+{
+	if (flags_to_give_back[fd] >= 0)
+		fcntl(fd, F_SETFL, flags_to_give_back[fd]);
+	flags_to_give_back[fd] = -1;
+}
+
+static void give_all_flags_back(void)
+{
+	give_flags_back(STDIN_FILENO);
+	give_flags_back(STDOUT_FILENO);
 }
 
 static int cat_file(struct cat *c, const char *name)
 {
 	struct input in = { .name = name, .fd = STDIN_FILENO };
 	bool is_stdin = strcmp(name, "-") == 0;
-	int status, saved_fl = -1;
+	int status;
 	off_t start;
 	struct stat st;
 
@@ -759,7 +775,7 @@ static int cat_file(struct cat *c, const char *name)
 		goto out;
 	}
 	if (is_stdin)
-		saved_fl = blocking_if_regular(in.fd);
+		blocking_if_regular(STDIN_FILENO);
 	in.positional = S_ISREG(st.st_mode);
 	in.pipe = S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode);
 	in.size = st.st_size;
@@ -772,8 +788,8 @@ static int cat_file(struct cat *c, const char *name)
 	if (in.positional && is_stdin && !c->write_err)
 		lseek(in.fd, start + (off_t)in.n.bytes, SEEK_SET);
 out:
-	if (saved_fl >= 0)
-		fcntl(in.fd, F_SETFL, saved_fl);
+	if (is_stdin)
+		give_flags_back(STDIN_FILENO);
 	if (!is_stdin)
 		close(in.fd);
 	print_counts(c, name, &in.n);
@@ -860,7 +876,7 @@ int main(int argc, char **argv)
 	static char *stdin_only[] = { "-", NULL };
 	struct cat c = { 0 };
 	char **files;
-	int status = 0, out_fl;
+	int status = 0;
 
 	parse_args(&c, argc, argv);
 	files = optind < argc ? argv + optind : stdin_only;
@@ -882,7 +898,8 @@ int main(int argc, char **argv)
 	signal(SIGXFSZ, SIG_IGN);
 	if (fstat(STDOUT_FILENO, &c.out))
 		err(1, "standard output");
-	out_fl = blocking_if_regular(STDOUT_FILENO);
+	atexit(give_all_flags_back);
+	blocking_if_regular(STDOUT_FILENO);
 	c.out_seekable = out_seekable(&c.out);
 	c.out_pos = -1;
 	setup_ring(&c);
@@ -904,8 +921,7 @@ int main(int argc, char **argv)
 	free(c.done.cqes);
 	free(c.slots[0].buf);
 	free(c.slots);
-	if (out_fl >= 0)
-		fcntl(STDOUT_FILENO, F_SETFL, out_fl);
+	give_all_flags_back();	/* before a raise(SIGPIPE), which skips atexit() */
 	if (c.write_err == EPIPE) {
 		/* cat dies of SIGPIPE here; do the same unless it is ignored */
 		struct sigaction sa;

@@ -821,7 +821,8 @@ int main(int argc, char **argv)
 	setup_ring(&r);
 	warn_placement(&r.o);
 	/* Pin after setup: a poller created without SQ_AFF inherits the
-	 * affinity its creator had at that moment. */
+	 * affinity its creator had at that moment (since Linux 6.11; before,
+	 * it allowed itself every online CPU). */
 	if (r.o.app_cpu >= 0)
 		pin_self(r.o.app_cpu);
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
 # Every man page a README names can be opened by a reader of the version
-# the lesson needs: in Debian 12's liburing 2.3 (tests/liburing-2.3-man-pages),
+# the lesson needs: in that liburing's pages (tests/liburing-man-pages/),
 # in man-pages, or linked to its upstream source (tools/check-manpages).
 
 load helpers
@@ -41,7 +41,7 @@ man_section() {
 @test "a liburing page 2.3 lacks fails, naming the line and the upstream URL" {
 	man_section 'io_uring_setup(2), io_uring_cq_eventfd_toggle(3).'
 	assert_status 1
-	[[ "$output" == *"README.md:5: io_uring_cq_eventfd_toggle(3): not in liburing 2.3's man pages: link https://github.com/axboe/liburing/blob/master/man/io_uring_cq_eventfd_toggle.3"* ]]
+	[[ "$output" == *"README.md:5: io_uring_cq_eventfd_toggle(3): not in liburing 2.3's man pages (the lesson needs 2.3): link https://github.com/axboe/liburing/blob/master/man/io_uring_cq_eventfd_toggle.3"* ]]
 	man_section 'liburing'"'"'s `man/io_uring_multishot.7`.'
 	assert_status 1
 }
@@ -59,4 +59,20 @@ man_section() {
 	run timeout 30 "$TOP/tools/check-manpages" "$TMP/l/README.md"
 	assert_status 1
 	[[ "$output" == *"names no man pages"* ]]
+}
+
+@test "a lesson that needs liburing 2.2 is held to 2.2's pages" {
+	# A repository of one lesson, 02-x, whose row in the top README says 2.2.
+	mkdir -p "$TMP/top/tools" "$TMP/top/tests" "$TMP/top/02-x"
+	cp "$TOP/tools/check-manpages" "$TMP/top/tools/"
+	cp -r "$TOP/tests/liburing-man-pages" "$TMP/top/tests/"
+	printf '| lesson | what | kernel | liburing | man pages |\n|---|---|---|---|---|\n| [02-x](02-x/) | x | 5.6 | 2.2 | io_uring_setup(2) |\n' >"$TMP/top/README.md"
+	printf '# x\n\n## Man pages\n\nio_uring_prep_recv_multishot(3)\n' >"$TMP/top/02-x/README.md"
+	run timeout 30 "$TMP/top/tools/check-manpages" "$TMP/top/02-x/README.md"
+	assert_status 1
+	[[ "$output" == *"io_uring_prep_recv_multishot(3): not in liburing 2.2's man pages (the lesson needs 2.2)"* ]]
+	# The same page is fine for a lesson that needs 2.3.
+	sed -i 's/| 2.2 |/| 2.3 |/' "$TMP/top/README.md"
+	run timeout 30 "$TMP/top/tools/check-manpages" "$TMP/top/02-x/README.md"
+	assert_status 0
 }

@@ -142,6 +142,25 @@ refused_here() {
 	[[ "$stderr_out" == *"still nonblocking"* ]]
 }
 
+@test "stdout a regular file marked O_NONBLOCK: the flag given back, also on exit 77" {
+	printf 'data\n' >"$TMP/in"
+	# The flag belongs to the open file, which the shell shares: an exit
+	# that skips giving it back leaves it cleared for whoever writes next.
+	urun_split bash -c 'source "$0"; out=$1; shift
+		{ nonblock 1 "$@"; echo "exit $?" >&2
+		  perl -MFcntl -e "print STDERR ((fcntl(STDOUT, F_GETFL, 0) & O_NONBLOCK) ? qq(still nonblocking\n) : qq(blocking\n))"
+		} >"$out"' <(declare -f nonblock) "$TMP/out" uring-cat "$TMP/in"
+	[[ "$stderr_out" == *"exit 0"* ]]
+	[[ "$stderr_out" == *"still nonblocking"* ]]
+	[ "$(cat "$TMP/out")" = data ]
+	urun_split bash -c 'source "$0"; out=$1; shift
+		{ nonblock 1 "$@"; echo "exit $?" >&2
+		  perl -MFcntl -e "print STDERR ((fcntl(STDOUT, F_GETFL, 0) & O_NONBLOCK) ? qq(still nonblocking\n) : qq(blocking\n))"
+		} >"$out"' <(declare -f nonblock) "$TMP/out" "$TOP/tests/deny-uring" uring-cat "$TMP/in"
+	[[ "$stderr_out" == *"exit 77"* ]]
+	[[ "$stderr_out" == *"still nonblocking"* ]]
+}
+
 @test "character devices: /dev/null reads empty, /dev/zero reads zeros" {
 	urun bash -c 'uring-cat /dev/null | wc -c'
 	assert_status 0

@@ -42,7 +42,9 @@ need_direct() {
 		skip "no file system here takes O_DIRECT (/tmp, /var/tmp, /dev/shm; tmpfs takes it from Linux 6.6)"
 }
 DISK_CLEAN=()
+LOOP=
 teardown() {
+	[ -z "$LOOP" ] || losetup -d "$LOOP"
 	rm -rf "$SHM" "$DISK" "${DISK_CLEAN[@]}"
 }
 
@@ -313,6 +315,20 @@ hole_ok() {
 		urun bash -c 'cp-linked $1 "$0" /dev/stdout 2>/dev/null | cmp - "$0"' "$SHM/src" "$mode"
 		assert_status 0
 	done
+}
+
+# A device keeps its old bytes where we write nothing: a loop device full
+# of 0xff must read back the hole's zeros after the copy.
+@test "a sparse SRC onto a block device: the holes are written as zeros" {
+	head -c 4194304 /dev/zero | tr '\0' '\377' >"$DISK/dev.img"
+	LOOP=$(losetup -f --show "$DISK/dev.img" 2>/dev/null) ||
+		skip "no loop device here (losetup needs root and the loop driver)"
+	truncate -s 1M "$SHM/src"
+	printf 'data' >>"$SHM/src"
+	truncate -s 3M "$SHM/src"
+	urun cp-linked "$SHM/src" "$LOOP"
+	assert_status 0
+	cmp -n 3145728 "$SHM/src" "$LOOP"
 }
 
 # `| head -c 10`: the reader leaves with most of the copy unwritten. The
