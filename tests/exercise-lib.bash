@@ -300,7 +300,8 @@ ex_check_file() {
 	file=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
 	fn=check_${name//-/_}
 	EX_NAME=$name
-	EX_TMP=$(mktemp -d)
+	# Inside the checker's own folder, which it removes however this ends.
+	EX_TMP=$(mktemp -d "${EX_RUNDIR:-${TMPDIR:-/tmp}}/check.XXXXXX")
 	trap 'ex_cleanup' EXIT
 	# The check's timeout sends SIGTERM: exit through ex_cleanup then too.
 	trap 'exit 143' TERM INT HUP
@@ -369,8 +370,8 @@ ex_student() {
 # the solution passes. One "ok"/"not ok" line per proof.
 ex_self_test() {
 	local name scratch wrong slug hint bad=0 skipped=0 n
-	scratch=$(mktemp -d)
-	EX_SCRATCH=$scratch     # removed on exit, Ctrl-C too
+	scratch=$EX_RUNDIR/self-test
+	mkdir "$scratch"
 	for name in "$@"; do
 		if ! ex_make_starter "$name" "$scratch/$name.c" 2>"$scratch/err"; then
 			echo "not ok $name: $(cat "$scratch/err")"
@@ -472,10 +473,14 @@ ex_main() {
 		echo "check: patch is not installed (apt-get install patch): the exercises are diffs" >&2
 		return 77
 	fi
-	EX_LOG=$(mktemp)
-	EX_OUT=$(mktemp)
-	EX_SCRATCH=
-	trap 'rm -rf "$EX_LOG" "$EX_OUT" ${EX_SCRATCH:+"$EX_SCRATCH"}' EXIT
+	# Every scratch file and folder of this run, the checks' too, lives in
+	# EX_RUNDIR: removed on exit, on Ctrl-C, and after a check killed at its
+	# time bound (which could not clean up after itself).
+	EX_RUNDIR=$(mktemp -d -t exercise-check.XXXXXX)
+	export EX_RUNDIR
+	EX_LOG=$EX_RUNDIR/log
+	EX_OUT=$EX_RUNDIR/out
+	trap 'rm -rf "$EX_RUNDIR"' EXIT
 	trap 'ex_interrupted' INT TERM HUP
 	if [ $mode = self ]; then
 		ex_self_test "${names[@]}"
