@@ -424,12 +424,40 @@ static void update_stdin_watch(struct bridge *b)
 		stdin_watch(b, true);
 }
 
+/*
+ * stdout failed: its reader went away with SIGPIPE ignored (EPIPE), or the
+ * disk is full. Like cat, take no more work: the queued paths and the rest
+ * of stdin are dropped, the files in flight finish, and main() reports the
+ * error and exits 1. Otherwise an endless list would keep us busy forever.
+ */
+static void stop_intake(struct bridge *b)
+{
+	while (b->head) {
+		struct pending *p = b->head;
+
+		b->head = p->next;
+		free(p);
+	}
+	b->tail = &b->head;
+	b->npending = 0;
+	b->stdin_eof = true;
+	update_stdin_watch(b);
+}
+
+static void stdout_failed(struct bridge *b, int errnum)
+{
+	if (b->stdout_err)
+		return;		/* the first error is the one to report */
+	b->stdout_err = errnum;
+	stop_intake(b);
+}
+
 /* Before sleeping, and before an error line: readers see each result as
  * soon as we wait, and stdout and stderr stay in completion order. */
 static void flush_stdout(struct bridge *b)
 {
-	if (fflush(stdout) != 0 && !b->stdout_err)
-		b->stdout_err = errno;
+	if (fflush(stdout) != 0)
+		stdout_failed(b, errno);
 }
 
 static void fail(struct bridge *b, const char *context, int errnum)
@@ -567,8 +595,8 @@ static void finish_job(struct bridge *b, struct job *j)
 {
 	if (j->err)
 		fail(b, j->path, j->err);
-	else
-		printf("%" PRId64 " %s\n", j->bytes, j->path);
+	else if (printf("%" PRId64 " %s\n", j->bytes, j->path) < 0)
+		stdout_failed(b, errno);	/* a full buffer's write failed */
 	free(j->node);
 	j->node = NULL;
 	j->path = NULL;
@@ -737,8 +765,11 @@ static void run_forward(struct bridge *b)
 		bool poll_only = b->stdin_always_ready && stdin_wanted(b);
 		int n;
 
-		if (!poll_only)
+		if (!poll_only) {
 			flush_stdout(b);
+			if (finished(b))
+				break;	/* stdout failed: intake stopped */
+		}
 		n = epoll_wait(b->epfd, evs, 4, poll_only ? 0 : -1);
 		if (n < 0 && errno != EINTR)
 			err(1, "epoll_wait");
@@ -832,6 +863,8 @@ static void run_reverse(struct bridge *b)
 			int ret;
 
 			flush_stdout(b);
+			if (finished(b))
+				break;	/* stdout failed: intake stopped */
 			ret = io_uring_wait_cqe(&b->ring, &cqe);
 			if (ret < 0 && ret != -EINTR)
 				errx(1, "io_uring_wait_cqe: %s", strerror(-ret));
