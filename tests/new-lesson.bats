@@ -33,10 +33,13 @@ load helpers
 	git -C "$TMP/repo" add -A    # check-refs and the layout test read git's list
 	local f
 	for f in exercises manpages readme vary cc-lines references; do
-		run timeout 600 bats -f '08-scaffold|every lesson|every_lesson' "$TMP/repo/tests/$f.bats"
+		run timeout 600 bats -f '08-scaffold|every lesson has a test|every link and file' "$TMP/repo/tests/$f.bats"
 		printf '%s\n' "$output" >&2
 		assert_status 0
 	done
+	# The exercise layout (exercises.bats checks it for every lesson at once).
+	run ls "$TMP/repo/08-scaffold/exercises" "$TMP/repo/08-scaffold/exercises/wrong"
+	[ "$(echo $output)" = "$TMP/repo/08-scaffold/exercises: 01-more-nops.diff check solutions wrong $TMP/repo/08-scaffold/exercises/wrong: 01-more-nops.reap-fewer.diff 01-more-nops.two-submits.diff" ]
 	if command -v clang-tidy >/dev/null && command -v cppcheck >/dev/null; then
 		run timeout 300 "$TMP/repo/tools/lint" "$TMP/repo/08-scaffold/nop-demo.c" \
 			"$TMP/repo/08-scaffold/exercises/01-more-nops.diff" "$TMP/repo/08-scaffold/exercises/solutions/01-more-nops.diff"
