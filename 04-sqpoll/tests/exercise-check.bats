@@ -86,3 +86,21 @@ check_variant() {
 	assert_status 1
 	[[ $output == *"reads the SQ flags before publish()"* ]]
 }
+
+@test "02-idle-wakeups: the fence may end publish(), after the tail store" {
+	command -v strace >/dev/null || skip "strace is needed (apt-get install strace)"
+	idle_variant fence-in-publish 's/(\t\t\t      memory_order_release\);\n)/$1\tatomic_thread_fence(memory_order_seq_cst);\n/;
+		s/\tatomic_thread_fence\(memory_order_seq_cst\);\n\tflags =/\tflags =/'
+	check_variant fence-in-publish
+	assert_status 0
+	[[ $output == "PASS 02-idle-wakeups"* ]]
+}
+
+@test "02-idle-wakeups: but a fence in publish() before the tail store is no fence between the store and the load" {
+	command -v strace >/dev/null || skip "strace is needed (apt-get install strace)"
+	idle_variant fence-before-store 's/(\tsq->sqe_head = sq->sqe_tail;\n)/\tatomic_thread_fence(memory_order_seq_cst);\n$1/;
+		s/\tatomic_thread_fence\(memory_order_seq_cst\);\n\tflags =/\tflags =/'
+	check_variant fence-before-store
+	assert_status 1
+	[[ $output == *"no full fence between publish() and the read of the SQ flags"* ]]
+}

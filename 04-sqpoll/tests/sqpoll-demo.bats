@@ -53,6 +53,15 @@ same_as_cksum() {
 	same_as_cksum "$TMP/in" -q 16 -e 2 --no-sqpoll
 }
 
+@test "without IORING_ENTER_SQ_WAIT (before 5.10; --no-sq-wait forces it): spins for SQ room, same checksum" {
+	make_file "$TMP/in" 1000000
+	same_as_cksum "$TMP/in" -q 16 -e 2 --no-sq-wait
+	# no SQ_WAIT call was made, and the spins for room were counted
+	[[ $stderr_out == *"sq-full 0)"* ]]
+	[[ $stderr_out =~ SQ\ full,\ spun:\ +[1-9][0-9]*\ times ]]
+	same_as_cksum "$TMP/in" -q 16 -e 2 --no-sq-wait --wait
+}
+
 @test "empty file and one-byte file" {
 	: >"$TMP/empty"
 	printf x >"$TMP/one"
