@@ -99,7 +99,7 @@ struct cat {
 	bool verbose;
 	bool nowait;		/* --nowait: RWF_NOWAIT on pipes, -EAGAIN comes back */
 	bool nowait_refused;	/* the kernel's pipes refused RWF_NOWAIT */
-	bool play_old_pipes;	/* --nowait-refused: as if they had */
+	bool play_old_pipes;	/* --nowait-refused: make the kernel refuse it */
 	bool no_stdin;		/* started with stdin closed: "-" is EBADF */
 	struct stat out;	/* what stdout is, to refuse cat f >> f */
 	bool out_seekable;	/* a regular file without O_APPEND */
@@ -299,12 +299,20 @@ static bool nowait_on(struct cat *c, bool pipe)
 	return c->nowait && !c->nowait_refused && pipe;
 }
 
-/* Should this one? --nowait-refused takes the old kernels' path here. */
-static bool use_nowait(struct cat *c, bool pipe)
+/*
+ * --nowait-refused makes this kernel answer as 6.1 and 5.10 do. One more
+ * flag bit, which no kernel defines, makes kiocb_set_rw_flags() refuse the
+ * request with -EOPNOTSUPP: the CQE an old kernel gives RWF_NOWAIT on a
+ * pipe. So the fallback in on_read() and on_write() runs for real.
+ */
+enum { RWF_NO_KERNEL_HAS = 0x40000000 };
+
+/* The rw_flags of a request: RWF_NOWAIT on a pipe under --nowait, or 0. */
+static int nowait_flags(struct cat *c, bool pipe)
 {
-	if (nowait_on(c, pipe) && c->play_old_pipes)
-		refuse_nowait(c);
-	return nowait_on(c, pipe);
+	if (!nowait_on(c, pipe))
+		return 0;
+	return c->play_old_pipes ? RWF_NOWAIT | RWF_NO_KERNEL_HAS : RWF_NOWAIT;
 }
 
 /* Read the rest of the slot: from off + got on a file, or what comes on a stream. */
@@ -314,8 +322,7 @@ static void submit_read(struct cat *c, struct input *in, struct slot *s)
 	off_t at = in->positional ? s->off + (off_t)s->got : -1;
 
 	io_uring_prep_read(sqe, in->fd, s->buf + s->got, s->len - s->got, at);
-	if (use_nowait(c, in->pipe))
-		sqe->rw_flags = RWF_NOWAIT;
+	sqe->rw_flags = nowait_flags(c, in->pipe);
 	tag(sqe, c, s, OP_READ);
 	in->n.reads++;
 }
@@ -344,13 +351,11 @@ static void submit_poll(struct cat *c, struct slot *s, int fd, enum op op)
 static void submit_write(struct cat *c, struct slot *s)
 {
 	struct io_uring_sqe *sqe = get_sqe(c);
-	bool nowait = use_nowait(c, S_ISFIFO(c->out.st_mode) || S_ISSOCK(c->out.st_mode));
 
 	if (c->out_seekable && c->out_pos < 0)
 		c->out_pos = lseek(STDOUT_FILENO, 0, SEEK_CUR);
 	io_uring_prep_write(sqe, STDOUT_FILENO, s->buf + s->put, s->got - s->put, -1);
-	if (nowait)
-		sqe->rw_flags = RWF_NOWAIT;
+	sqe->rw_flags = nowait_flags(c, S_ISFIFO(c->out.st_mode) || S_ISSOCK(c->out.st_mode));
 	tag(sqe, c, s, OP_WRITE);
 }
 
@@ -713,25 +718,41 @@ static int cat_fd(struct cat *c, struct input *in)
  * fails with -EAGAIN, and poll says a regular file is always ready, so
  * retrying would spin. (Later kernels retry such a read themselves; on
  * 6.18 an uncached ext4 file opened O_NONBLOCK reads normally.) Clear it
- * on regular files only; the caller restores it.
+ * on a regular stdin or stdout only, and give it back: the flag belongs to
+ * the open file, which the shell and the next command share.
  */
-static int blocking_if_regular(int fd)
+static int flags_to_give_back[2] = { -1, -1 };	/* stdin's, stdout's */
+
+static void blocking_if_regular(int fd)
 {
 	struct stat st;
 	int fl = fcntl(fd, F_GETFL);
 
 	if (fl < 0 || !(fl & O_NONBLOCK) || fstat(fd, &st) || !S_ISREG(st.st_mode))
-		return -1;
-	if (fcntl(fd, F_SETFL, fl & ~O_NONBLOCK))
-		return -1;
-	return fl;
+		return;
+	if (fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) == 0)
+		flags_to_give_back[fd] = fl;
+}
+
+/* At the end of "-", and at exit (atexit(), so exit 77 and errx() too). */
+static void give_flags_back(int fd)
+{
+	if (flags_to_give_back[fd] >= 0)
+		fcntl(fd, F_SETFL, flags_to_give_back[fd]);
+	flags_to_give_back[fd] = -1;
+}
+
+static void give_all_flags_back(void)
+{
+	give_flags_back(STDIN_FILENO);
+	give_flags_back(STDOUT_FILENO);
 }
 
 static int cat_file(struct cat *c, const char *name)
 {
 	struct input in = { .name = name, .fd = STDIN_FILENO };
 	bool is_stdin = strcmp(name, "-") == 0;
-	int status, saved_fl = -1;
+	int status;
 	off_t start;
 	struct stat st;
 
@@ -759,7 +780,7 @@ static int cat_file(struct cat *c, const char *name)
 		goto out;
 	}
 	if (is_stdin)
-		saved_fl = blocking_if_regular(in.fd);
+		blocking_if_regular(STDIN_FILENO);
 	in.positional = S_ISREG(st.st_mode);
 	in.pipe = S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode);
 	in.size = st.st_size;
@@ -772,8 +793,8 @@ static int cat_file(struct cat *c, const char *name)
 	if (in.positional && is_stdin && !c->write_err)
 		lseek(in.fd, start + (off_t)in.n.bytes, SEEK_SET);
 out:
-	if (saved_fl >= 0)
-		fcntl(in.fd, F_SETFL, saved_fl);
+	if (is_stdin)
+		give_flags_back(STDIN_FILENO);
 	if (!is_stdin)
 		close(in.fd);
 	print_counts(c, name, &in.n);
@@ -860,7 +881,7 @@ int main(int argc, char **argv)
 	static char *stdin_only[] = { "-", NULL };
 	struct cat c = { 0 };
 	char **files;
-	int status = 0, out_fl;
+	int status = 0;
 
 	parse_args(&c, argc, argv);
 	files = optind < argc ? argv + optind : stdin_only;
@@ -882,7 +903,8 @@ int main(int argc, char **argv)
 	signal(SIGXFSZ, SIG_IGN);
 	if (fstat(STDOUT_FILENO, &c.out))
 		err(1, "standard output");
-	out_fl = blocking_if_regular(STDOUT_FILENO);
+	atexit(give_all_flags_back);
+	blocking_if_regular(STDOUT_FILENO);
 	c.out_seekable = out_seekable(&c.out);
 	c.out_pos = -1;
 	setup_ring(&c);
@@ -904,8 +926,7 @@ int main(int argc, char **argv)
 	free(c.done.cqes);
 	free(c.slots[0].buf);
 	free(c.slots);
-	if (out_fl >= 0)
-		fcntl(STDOUT_FILENO, F_SETFL, out_fl);
+	give_all_flags_back();	/* before a raise(SIGPIPE), which skips atexit() */
 	if (c.write_err == EPIPE) {
 		/* cat dies of SIGPIPE here; do the same unless it is ignored */
 		struct sigaction sa;

@@ -94,4 +94,5 @@ done
 printf '\nRatios compare each SQPOLL row with the ordinary ring of its group (same depth, same pauses).\n'
 printf 'Bursty rows pause 20 ms after every 32 blocks (64 pauses); the same-CPU rows pin\n'
 printf 'poller and app to one CPU on purpose (16 reads: the pathology). The fresh poller\n'
-printf 'row never pauses: its one wakeup is the poller that slept as soon as it started.\n'
+printf 'row never pauses: any wakeup it counts is the poller that slept as soon as it\n'
+printf 'started (0 when the first SQE was there before the poller first looked).\n'

@@ -2,23 +2,34 @@
 # make demo: the same checksum with and without SQPOLL, narrated.
 set -e
 cd "$(dirname "$0")"
-status=0
 field() { sed -n "s/.*$1 *\([0-9.]*\).*/\1/p" "$2"; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
+# run REPORT ARGS...: ./sqpoll-demo ARGS with its report in $tmp/REPORT,
+# shown. Exit 77 (io_uring, or SQPOLL alone, refused here) ends the demo
+# with the program's reason; any other failure ends it with the status.
+run() {
+	local report=$tmp/$1 status=0
+	shift
+	echo "\$ ./sqpoll-demo $*"
+	./sqpoll-demo "$@" 2>"$report" || status=$?
+	cat "$report"
+	if [ "$status" -eq 77 ]; then
+		echo "(skipped: see the reason above)"
+		exit 0
+	elif [ "$status" -ne 0 ]; then
+		exit "$status"
+	fi
+}
+
 echo "sqpoll-demo checksums a 16 MiB scratch file in 4 KiB reads, 32 in flight."
 echo "First on an ordinary ring: every batch costs one io_uring_enter."
-echo "\$ ./sqpoll-demo -s 16M --no-sqpoll"
-./sqpoll-demo -s 16M --no-sqpoll 2>"$tmp/plain" || status=$?
-[ "$status" -eq 77 ] && { cat "$tmp/plain"; echo "(skipped: see the reason above)"; exit 0; }
-cat "$tmp/plain"
+run plain -s 16M --no-sqpoll
 echo
 echo "Then with IORING_SETUP_SQPOLL: a thread of this process, iou-sqp-PID, takes the"
 echo "SQEs as soon as the SQ tail moves; the app spins on the CQ on another CPU."
-echo "\$ ./sqpoll-demo -s 16M"
-./sqpoll-demo -s 16M 2>"$tmp/sq"
-cat "$tmp/sq"
+run sq -s 16M
 echo
 printf '= the same checksum; io_uring_enter calls: %s without SQPOLL, %s with it\n' \
 	"$(field 'io_uring_enter calls:' "$tmp/plain")" "$(field 'io_uring_enter calls:' "$tmp/sq")"

@@ -18,14 +18,16 @@
  *
  * Usage:    sqpoll-demo [--no-sqpoll] [--wait] [-q DEPTH] [-b BLOCK]
  *                       [-s SIZE] [-e ENTRIES] [-i IDLE_MS] [-p PAUSE_MS]
- *                       [--sq-cpu N] [--app-cpu N] [--no-pin] [--fixed] [FILE]
+ *                       [--sq-cpu N] [--app-cpu N] [--no-pin] [--fixed]
+ *                       [--no-sq-wait] [FILE]
  * Example:  sqpoll-demo            SQPOLL, poller and app on different CPUs
  *           sqpoll-demo --no-sqpoll
  * Build:    cc -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -O2 -o sqpoll-demo sqpoll-demo.c -luring
  * Requires: Linux 5.6 (IORING_OP_READ); SQPOLL needs CAP_SYS_ADMIN before
  *           5.11, CAP_SYS_NICE in 5.11 and 5.12, nothing since 5.13;
  *           registered files are needed before 5.11 (--fixed takes that
- *           path anywhere); the poller shows up as the
+ *           path anywhere); IORING_ENTER_SQ_WAIT needs 5.10 (before, a
+ *           full SQ is waited for by spinning; --no-sq-wait spins anywhere); the poller shows up as the
  *           thread iou-sqp-PID since 5.12. liburing 2.3 or newer (it
  *           fills the SQ index array at setup; publish_sqes() relies on it).
  * Leaves out: IOPOLL, O_DIRECT, sharing a poller (IORING_SETUP_ATTACH_WQ:
@@ -67,6 +69,7 @@ struct options {
 	bool one_cpu;             /* only one CPU usable: reap by waiting */
 	bool same_cpu_spin;       /* asked to spin on the poller's CPU */
 	bool fixed;               /* register the file even if not required */
+	bool no_sq_wait;          /* spin for SQ room, as before Linux 5.10 */
 	const char *path;         /* NULL: scratch file */
 };
 
@@ -90,6 +93,7 @@ struct run {
 	/* Every io_uring_enter this process makes, by reason. */
 	unsigned long enters, enter_submit, enter_wakeup, enter_wait, enter_sqfull;
 	unsigned long reads;      /* SQEs queued (blocks, plus any continuations) */
+	unsigned long sqfull_spins; /* SQ full, no SQ_WAIT: times we spun for room */
 };
 
 static void usage(FILE *out)
@@ -97,7 +101,7 @@ static void usage(FILE *out)
 	fprintf(out,
 "usage: " PROG " [--no-sqpoll] [--wait] [-q DEPTH] [-b BLOCK] [-s SIZE]\n"
 "                   [-e ENTRIES] [-i IDLE_MS] [-p PAUSE_MS] [--sq-cpu N]\n"
-"                   [--app-cpu N] [--no-pin] [--fixed] [FILE]\n"
+"                   [--app-cpu N] [--no-pin] [--fixed] [--no-sq-wait] [FILE]\n"
 "Checksum FILE (default: a generated scratch file of SIZE bytes) with reads\n"
 "on an SQPOLL ring; print the cksum(1) line on stdout, counters on stderr.\n"
 "  --no-sqpoll   the same work on an ordinary ring (submit+wait per batch)\n"
@@ -111,7 +115,9 @@ static void usage(FILE *out)
 "  --sq-cpu N    pin the poller to CPU N (IORING_SETUP_SQ_AFF)\n"
 "  --app-cpu N   pin this program to CPU N (default: a CPU the poller does not use)\n"
 "  --no-pin      pin nothing\n"
-"  --fixed       use a registered file even where the kernel does not need it\n");
+"  --fixed       use a registered file even where the kernel does not need it\n"
+"  --no-sq-wait  SQPOLL, SQ full: spin for a free slot instead of IORING_ENTER_SQ_WAIT\n"
+"                (what it does on kernels before 5.10, which lack SQ_WAIT)\n");
 }
 
 static unsigned long long parse_size(const char *opt, const char *s,
@@ -161,7 +167,7 @@ static const char *bad_option(char **argv, char short_opt[3])
 static void parse_args(int argc, char **argv, struct options *o)
 {
 	char short_opt[3];
-	enum { NO_SQPOLL = 256, WAIT, SQ_CPU, APP_CPU, NO_PIN, FIXED };
+	enum { NO_SQPOLL = 256, WAIT, SQ_CPU, APP_CPU, NO_PIN, FIXED, NO_SQ_WAIT };
 	static const struct option longs[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ "no-sqpoll", no_argument, NULL, NO_SQPOLL },
@@ -170,6 +176,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 		{ "app-cpu", required_argument, NULL, APP_CPU },
 		{ "no-pin", no_argument, NULL, NO_PIN },
 		{ "fixed", no_argument, NULL, FIXED },
+		{ "no-sq-wait", no_argument, NULL, NO_SQ_WAIT },
 		{ 0 }
 	};
 	int c;
@@ -194,6 +201,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 		case APP_CPU: o->app_cpu = (int)parse_size("--app-cpu", optarg, 0, CPU_SETSIZE - 1); break;
 		case NO_PIN: o->pin = false; break;
 		case FIXED: o->fixed = true; break;
+		case NO_SQ_WAIT: o->no_sq_wait = true; break;
 		case ':': bad_usage("needs a value", bad_option(argv, short_opt)); break;
 		default: bad_usage(optopt > 255 ? "takes no value" : "unknown option",
 				   bad_option(argv, short_opt));
@@ -303,6 +311,20 @@ static int make_scratch(unsigned long long size)
 		size -= n;
 	}
 	return fd;
+}
+
+/*
+ * A closed standard input or error would be handed by the next open() to
+ * the scratch file or the ring, and the report would be written into our
+ * own files. Hold them with /dev/null, as a daemon does. (A closed stdout
+ * is an error instead: the checksum line is the program's output.)
+ */
+static void hold_stdin_stderr(void)
+{
+	/* open() takes the lowest free descriptor: 0 first, then 2 (1 is open) */
+	for (int fd = 0; fd <= 2; fd += 2)
+		if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", O_RDWR) < 0)
+			err(1, "/dev/null");
 }
 
 static void open_input(struct run *r)
@@ -558,7 +580,9 @@ static inline void cpu_relax(void)
  * The SQ ring is full. Without SQPOLL, submitting empties it. With SQPOLL
  * only the poller empties it: publish (waking it if it sleeps), then sleep
  * until it frees a slot with IORING_ENTER_SQ_WAIT (Linux 5.10). That call
- * is liburing's io_uring_sqring_wait(); made here so it is counted.
+ * is liburing's io_uring_sqring_wait(); made here so it is counted. Before
+ * 5.10 the kernel refuses the flag (EINVAL) and we spin for the slot
+ * instead; --no-sq-wait takes that path on any kernel.
  */
 static void make_room(struct run *r)
 {
@@ -566,8 +590,11 @@ static void make_room(struct run *r)
 	int ret = submit(r);
 
 	if (ret >= 0 && r->o.sqpoll && !io_uring_sq_space_left(&r->ring)) {
-		ret = enter(r, &r->enter_sqfull, 0, 0, IORING_ENTER_SQ_WAIT);
-		if (ret == -EINVAL) {   /* before 5.10: no SQ_WAIT, so spin */
+		ret = r->o.no_sq_wait ? -EINVAL
+			: enter(r, &r->enter_sqfull, 0, 0, IORING_ENTER_SQ_WAIT);
+		if (ret == -EINVAL) {
+			r->o.no_sq_wait = true;   /* and do not ask again */
+			r->sqfull_spins++;
 			while (!io_uring_sq_space_left(&r->ring))
 				cpu_relax();
 			ret = 0;
@@ -792,6 +819,9 @@ static void report(const struct run *r, struct times t, pid_t poller, double pol
 		"sq-full %lu)\n", r->enters, r->enter_submit, r->enter_wakeup,
 		r->enter_wait, r->enter_sqfull);
 	fprintf(stderr, "  wakeups needed:       %lu\n", r->enter_wakeup);
+	if (r->sqfull_spins)
+		fprintf(stderr, "  SQ full, spun:        %lu times (no IORING_ENTER_SQ_WAIT)\n",
+			r->sqfull_spins);
 	fprintf(stderr, "  wall time:            %.1f ms\n", t.wall);
 	fprintf(stderr, "  CPU, app thread:      %.1f ms\n", t.app);
 	if (poller)
@@ -815,13 +845,15 @@ int main(int argc, char **argv)
 	 * the checksum line. */
 	if (fcntl(STDOUT_FILENO, F_GETFD) < 0)
 		err(1, "standard output");
+	hold_stdin_stderr();
 	crc_init();
 	open_input(&r);
 	choose_cpus(&r.o);
 	setup_ring(&r);
 	warn_placement(&r.o);
 	/* Pin after setup: a poller created without SQ_AFF inherits the
-	 * affinity its creator had at that moment. */
+	 * affinity its creator had at that moment (since Linux 6.11; before,
+	 * it allowed itself every online CPU). */
 	if (r.o.app_cpu >= 0)
 		pin_self(r.o.app_cpu);
 

@@ -37,7 +37,7 @@
  * Requires: Linux 5.6 (IORING_OP_ACCEPT 5.5, RECV/SEND 5.6), 5.7 for
  *           IORING_FEAT_FAST_POLL (without it recvs wait in kernel threads),
  *           5.19 for multishot accept (else one accept per connection);
- *           liburing 2.2 or newer.
+ *           liburing 2.3 or newer (built and tested against 2.3 and 2.9).
  * Leaves out: IPv6, buffer rings (lesson 06), registered files, zero copy.
  */
 #ifndef _GNU_SOURCE

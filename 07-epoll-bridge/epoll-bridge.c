@@ -300,6 +300,12 @@ static void setup_ring(struct bridge *b)
 	if (ret == -EINVAL && b->defer)
 		missing("io_uring_setup: Invalid argument: --defer needs "
 			"IORING_SETUP_DEFER_TASKRUN (Linux 6.1); run without it");
+	/* Before Linux 5.12 (commit 26bfa89e25f4) the rings' memory counted
+	 * against RLIMIT_MEMLOCK, often 64 KiB for a user: a big -q ends here. */
+	if (ret == -ENOMEM)
+		errx(1, "io_uring_queue_init: %s (before Linux 5.12 the rings count "
+		     "against the locked-memory limit, ulimit -l: try a smaller -q)",
+		     strerror(-ret));
 	if (ret < 0)
 		errx(1, "io_uring_queue_init: %s", strerror(-ret));
 
@@ -424,12 +430,40 @@ static void update_stdin_watch(struct bridge *b)
 		stdin_watch(b, true);
 }
 
+/*
+ * stdout failed: its reader went away with SIGPIPE ignored (EPIPE), or the
+ * disk is full. Like cat, take no more work: the queued paths and the rest
+ * of stdin are dropped, the files in flight finish, and main() reports the
+ * error and exits 1. Otherwise an endless list would keep us busy forever.
+ */
+static void stop_intake(struct bridge *b)
+{
+	while (b->head) {
+		struct pending *p = b->head;
+
+		b->head = p->next;
+		free(p);
+	}
+	b->tail = &b->head;
+	b->npending = 0;
+	b->stdin_eof = true;
+	update_stdin_watch(b);
+}
+
+static void stdout_failed(struct bridge *b, int errnum)
+{
+	if (b->stdout_err)
+		return;		/* the first error is the one to report */
+	b->stdout_err = errnum;
+	stop_intake(b);
+}
+
 /* Before sleeping, and before an error line: readers see each result as
  * soon as we wait, and stdout and stderr stay in completion order. */
 static void flush_stdout(struct bridge *b)
 {
-	if (fflush(stdout) != 0 && !b->stdout_err)
-		b->stdout_err = errno;
+	if (fflush(stdout) != 0)
+		stdout_failed(b, errno);
 }
 
 static void fail(struct bridge *b, const char *context, int errnum)
@@ -567,8 +601,8 @@ static void finish_job(struct bridge *b, struct job *j)
 {
 	if (j->err)
 		fail(b, j->path, j->err);
-	else
-		printf("%" PRId64 " %s\n", j->bytes, j->path);
+	else if (printf("%" PRId64 " %s\n", j->bytes, j->path) < 0)
+		stdout_failed(b, errno);	/* a full buffer's write failed */
 	free(j->node);
 	j->node = NULL;
 	j->path = NULL;
@@ -702,7 +736,9 @@ static void on_eventfd(struct bridge *b)
 		/* The re-enable must be visible before the CQ tail is read
 		 * again (a store, then a load: only a full fence orders them),
 		 * or a CQE posted in between could find posts still off while
-		 * we still see the old tail, and nobody would wake us. */
+		 * we still see the old tail, and nobody would wake us. (This
+		 * is our half: the kernel reads the flag after a release store
+		 * of the tail, with no full fence of its own; see the README.) */
 		io_uring_smp_mb();
 		fetch_completions(b);	/* work queued while posts were off */
 	} while (io_uring_cq_ready(&b->ring));
@@ -737,8 +773,11 @@ static void run_forward(struct bridge *b)
 		bool poll_only = b->stdin_always_ready && stdin_wanted(b);
 		int n;
 
-		if (!poll_only)
+		if (!poll_only) {
 			flush_stdout(b);
+			if (finished(b))
+				break;	/* stdout failed: intake stopped */
+		}
 		n = epoll_wait(b->epfd, evs, 4, poll_only ? 0 : -1);
 		if (n < 0 && errno != EINTR)
 			err(1, "epoll_wait");
@@ -832,6 +871,8 @@ static void run_reverse(struct bridge *b)
 			int ret;
 
 			flush_stdout(b);
+			if (finished(b))
+				break;	/* stdout failed: intake stopped */
 			ret = io_uring_wait_cqe(&b->ring, &cqe);
 			if (ret < 0 && ret != -EINTR)
 				errx(1, "io_uring_wait_cqe: %s", strerror(-ret));

@@ -15,10 +15,14 @@ load helpers
 	printf '%s "a" {\n\t! false\n\ttrue\n}\n' "$t" >"$TMP/x.bats"
 	printf '%s "b" {\n\t[ -e /nonexistent ] || return 0\n\tfalse\n}\n' "$t" >>"$TMP/x.bats"
 	printf '%s "c" {\n\trun ! false\n\t! true\n}\n' "$t" >>"$TMP/x.bats"
+	printf '%s "d" {\n\tanswer '"'"'for (;;) ; return 0;'"'"'\n\tprintf "%%s" "x; return"\n\ttrue\n}\n' "$t" >>"$TMP/x.bats"
 	run "$TOP/tools/bats-lint" "$TMP/x.bats"
 	assert_status 1
 	[[ "$output" == *"x.bats:2:"* ]]
 	[[ "$output" == *"x.bats:6:"* ]]
 	[[ "$output" != *"x.bats:10:"* ]]
 	[[ "$output" != *"x.bats:11:"* ]]
+	# a "return" inside quotes is not one
+	[[ "$output" != *"x.bats:14:"* ]]
+	[[ "$output" != *"x.bats:15:"* ]]
 }

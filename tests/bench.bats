@@ -146,6 +146,10 @@ quote_two_blocks() {
 	grep -q "^Measured $(date -u +%Y-%m-%d) .* UTC on .*Linux $(uname -r)\.$" bench/REPORT.md
 	awk '/^<!-- bench:section 0/,0' bench/REPORT.md >"$TMP/lessons.after"
 	cmp "$TMP/lessons.before" "$TMP/lessons.after"
+	# ... and the READMEs' blocks follow: the top README's table of dates.
+	grep -q "^| \[machine\](bench/REPORT.md#the-machine) | $(date -u +%Y-%m-%d) " README.md
+	run timeout 60 tools/bench-blocks --check
+	assert_status 0
 }
 
 @test "a summary figure the report does not show fails the check, naming lesson and figure" {

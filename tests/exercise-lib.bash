@@ -83,11 +83,24 @@ ex_build() {
 		uring_cflags=${URING_CFLAGS-$(pkg-config --cflags liburing 2>/dev/null)}
 		uring_libs=${URING_LIBS-$(pkg-config --libs liburing 2>/dev/null || echo -luring)}
 	fi
+	local cc_cmd=${CC:-cc}
+	if ! command -v "${cc_cmd%% *}" >/dev/null; then
+		ex_unsupported "the C compiler '${cc_cmd%% *}' is not installed (apt-get install gcc, or set CC)"
+		return 1
+	fi
 	# shellcheck disable=SC2086 # the flag variables are word lists
 	if ! ${CC:-cc} ${CFLAGS:--O2 -g -Wall -Wextra} -std=gnu11 $san $EX_CFLAGS \
 		${CPPFLAGS:-} $uring_cflags -I"$EX_LESSON" -o "$EX_TMP/$name" "$src" \
 		"$@" $uring_libs ${LDFLAGS:-} >"$EX_TMP/$name.build.log" 2>&1; then
-		ex_fail "it does not compile: $(grep -m1 -E 'error|undefined' "$EX_TMP/$name.build.log" ||
+		# Without liburing's headers nothing compiles: that is the machine,
+		# not the student's code.
+		if grep -q 'liburing\.h: No such file' "$EX_TMP/$name.build.log"; then
+			ex_unsupported "liburing's headers are not installed (apt-get install liburing-dev, or set URING_CFLAGS and URING_LIBS)"
+			return 1
+		fi
+		# The first error, not the first line that mentions one: a warning
+		# about strerror(), say, comes first too often.
+		ex_fail "it does not compile: $(grep -m1 -E ': (fatal )?error: |undefined reference' "$EX_TMP/$name.build.log" ||
 			head -n 1 "$EX_TMP/$name.build.log")"
 		return 1
 	fi
@@ -101,7 +114,9 @@ ex_build() {
 ex_run() {
 	local secs=$1
 	shift
-	timeout -k 2 "$secs" "$@" >"$EX_TMP/out" 2>"$EX_TMP/err" </dev/null
+	# --foreground keeps CMD in the check's process group, so the timeout
+	# bounding the whole check (EX_CHECK_T, or Ctrl-C) stops it too.
+	timeout --foreground -k 2 "$secs" "$@" >"$EX_TMP/out" 2>"$EX_TMP/err" </dev/null
 	EX_RC=$?
 	return $EX_RC
 }
@@ -113,12 +128,12 @@ ex_run() {
 # If it never listens, prints the verdict (FAIL, or SKIP on exit 77) and
 # returns 1.
 ex_server_start() {
-	local i rc
+	local rc
 	: >"$EX_TMP/server.out"
-	timeout -k 2 "${EX_SERVER_T:-60}" "$@" -p 0 >"$EX_TMP/server.out" \
+	timeout --foreground -k 2 "${EX_SERVER_T:-60}" "$@" -p 0 >"$EX_TMP/server.out" \
 		2>"$EX_TMP/server.err" </dev/null &
 	EX_TIMEOUT_PID=$!
-	for i in $(seq 1 200); do
+	for _ in $(seq 1 200); do
 		EX_PORT=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$EX_TMP/server.out")
 		if [ -n "$EX_PORT" ]; then
 			EX_SPID=$(pgrep -P "$EX_TIMEOUT_PID" || echo "$EX_TIMEOUT_PID")
@@ -143,10 +158,10 @@ ex_server_start() {
 # ex_server_stop: SIGTERM to the server; waits up to 10 s for it to exit and
 # returns its exit status (a server that does not exit is killed: 137).
 ex_server_stop() {
-	local i rc
+	local rc
 	[ -n "${EX_TIMEOUT_PID:-}" ] || return 1
 	kill -TERM "$EX_SPID" 2>/dev/null
-	for i in $(seq 1 100); do
+	for _ in $(seq 1 100); do
 		kill -0 "$EX_TIMEOUT_PID" 2>/dev/null || break
 		sleep 0.1
 	done
@@ -183,7 +198,12 @@ ex_opcodes() {
 	fi
 	# A trace instance of our own, so nothing else's tracing is disturbed.
 	inst=$tracefs/instances/exercise-$$
-	mkdir "$inst" || { echo "cannot create $inst" >"$EX_TMP/opcodes.why"; return 2; }
+	if ! mkdir "$inst" 2>/dev/null; then
+		echo "cannot create the trace instance $inst" >"$EX_TMP/opcodes.why"
+		ex_run "$secs" "$@"
+		return 2
+	fi
+	EX_TRACE_INST=$inst EX_TRACE_EVENT=$event    # for ex_cleanup, if the run is cut short
 	# Only this shell and what it starts (forks and threads) are traced:
 	# other programs on the machine may be using io_uring too.
 	echo "$BASHPID" >"$inst/set_event_pid"
@@ -196,6 +216,7 @@ ex_opcodes() {
 	sed -n 's/.* opcode \([A-Za-z0-9_]*\),.*/\1/p' "$inst/trace" | sort | uniq -c |
 		awk '{ print $2, $1 }' >"$EX_TMP/opcodes"
 	rmdir "$inst"
+	EX_TRACE_INST=
 	return "$EX_RC"
 }
 
@@ -248,10 +269,18 @@ ex_make_starter() {
 # bounded by $EX_CHECK_T seconds; prints the verdict line and sets
 # EX_VERDICT to it. Returns 0 (PASS), 1 (FAIL) or 77 (SKIP).
 ex_check_one() {
-	local out rc
-	out=$(timeout -k 5 "$EX_CHECK_T" "$EX_SELF" --check-file "$1" "$2" 2>"$EX_LOG")
+	local rc
+	# timeout makes the check a process group of its own, and on expiry
+	# signals the whole group: the programs ex_run and ex_server_start
+	# started stop with it. In the background, so that Ctrl-C (which the
+	# terminal sends to our group, not to the check's) is handled at once by
+	# ex_interrupted instead of after the check.
+	timeout -k 5 "$EX_CHECK_T" "$EX_SELF" --check-file "$1" "$2" >"$EX_OUT" 2>"$EX_LOG" &
+	EX_CHECK_PID=$!
+	wait "$EX_CHECK_PID"
 	rc=$?
-	EX_VERDICT=$(printf '%s\n' "$out" | grep -m1 -E "^(PASS|FAIL|SKIP) $1")
+	EX_CHECK_PID=
+	EX_VERDICT=$(grep -m1 -E "^(PASS|FAIL|SKIP) $1" "$EX_OUT")
 	if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
 		EX_VERDICT="FAIL $1: the check did not finish within $EX_CHECK_T s (a hang, or a busy loop?)"
 	elif [ -z "$EX_VERDICT" ]; then
@@ -271,8 +300,11 @@ ex_check_file() {
 	file=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
 	fn=check_${name//-/_}
 	EX_NAME=$name
-	EX_TMP=$(mktemp -d)
+	# Inside the checker's own folder, which it removes however this ends.
+	EX_TMP=$(mktemp -d "${EX_RUNDIR:-${TMPDIR:-/tmp}}/check.XXXXXX")
 	trap 'ex_cleanup' EXIT
+	# The check's timeout sends SIGTERM: exit through ex_cleanup then too.
+	trap 'exit 143' TERM INT HUP
 	cd "$EX_TMP" || exit 1
 	if declare -F "$fn" >/dev/null; then
 		"$fn" "$file" </dev/null >&2
@@ -293,7 +325,23 @@ ex_cleanup() {
 		kill -KILL "${EX_SPID:-}" "$EX_TIMEOUT_PID" 2>/dev/null
 		wait "$EX_TIMEOUT_PID" 2>/dev/null
 	fi
+	if [ -n "${EX_TRACE_INST:-}" ]; then
+		echo 0 >"$EX_TRACE_INST/events/io_uring/$EX_TRACE_EVENT/enable" 2>/dev/null
+		rmdir "$EX_TRACE_INST" 2>/dev/null
+	fi
 	rm -rf "$EX_TMP"
+}
+
+# Ctrl-C (or SIGTERM, SIGHUP) while checking: stop the running check and
+# everything it started, remove the scratch files, exit 130.
+ex_interrupted() {
+	trap - INT TERM HUP
+	if [ -n "${EX_CHECK_PID:-}" ]; then
+		kill -TERM -- -"$EX_CHECK_PID" "$EX_CHECK_PID" 2>/dev/null
+		wait "$EX_CHECK_PID" 2>/dev/null
+	fi
+	echo "check: interrupted" >&2
+	exit 130
 }
 
 # A student checks their copies, exercises/NN-name.c; a missing one is
@@ -322,7 +370,8 @@ ex_student() {
 # the solution passes. One "ok"/"not ok" line per proof.
 ex_self_test() {
 	local name scratch wrong slug hint bad=0 skipped=0 n
-	scratch=$(mktemp -d)
+	scratch=$EX_RUNDIR/self-test
+	mkdir "$scratch"
 	for name in "$@"; do
 		if ! ex_make_starter "$name" "$scratch/$name.c" 2>"$scratch/err"; then
 			echo "not ok $name: $(cat "$scratch/err")"
@@ -399,6 +448,7 @@ ex_usage() {
 	EOF
 }
 
+# shellcheck disable=SC2317 # ex_check_file exits; its "return" is for show
 ex_main() {
 	local mode=student names=() n known
 	case ${1:-} in
@@ -406,21 +456,32 @@ ex_main() {
 	--list) ex_names; return 0 ;;
 	--check-file) shift; ex_check_file "$@"; return ;;
 	--self-test) mode=self; shift ;;
-	-*) echo "check: unknown option: $1" >&2; ex_usage >&2; return 2 ;;
+	-*) echo "check: $1: unknown option (exercises/check --help says what there is)" >&2; return 2 ;;
 	esac
 	known=$(ex_names)
 	for n in "$@"; do
 		n=${n%.c}; n=${n%.diff}; n=${n##*/}
 		if ! grep -qx -- "$n" <<<"$known"; then
-			echo "check: no exercise named '$n' here; these are: $(echo $known)" >&2
+			echo "check: no exercise named '$n' here; these are: ${known//$'\n'/ }" >&2
 			return 2
 		fi
 		names+=("$n")
 	done
 	[ ${#names[@]} -gt 0 ] || mapfile -t names <<<"$known"
 	[ -x "$EX_LOAD" ] || make -s -C "$EX_TOP/tests" >/dev/null 2>&1 || true
-	EX_LOG=$(mktemp)
-	trap 'rm -f "$EX_LOG"' EXIT
+	if ! command -v patch >/dev/null; then
+		echo "check: patch is not installed (apt-get install patch): the exercises are diffs" >&2
+		return 77
+	fi
+	# Every scratch file and folder of this run, the checks' too, lives in
+	# EX_RUNDIR: removed on exit, on Ctrl-C, and after a check killed at its
+	# time bound (which could not clean up after itself).
+	EX_RUNDIR=$(mktemp -d -t exercise-check.XXXXXX)
+	export EX_RUNDIR
+	EX_LOG=$EX_RUNDIR/log
+	EX_OUT=$EX_RUNDIR/out
+	trap 'rm -rf "$EX_RUNDIR"' EXIT
+	trap 'ex_interrupted' INT TERM HUP
 	if [ $mode = self ]; then
 		ex_self_test "${names[@]}"
 	else

@@ -270,6 +270,20 @@ nfds() {
 	server_stop
 }
 
+@test "before Linux 5.19 (no IORING_REGISTER_PBUF_RING): exit 77 naming the feature and the kernel" {
+	# IORING_REGISTER_PBUF_RING is io_uring_register opcode 22; a kernel
+	# that does not know an opcode answers EINVAL, as the filter does here.
+	cc -O2 -o "$TMP/no-register-op" "$BATS_TEST_DIRNAME/no-register-op.c"
+	run timeout 20 "$TMP/no-register-op" 22 bufring-echo -p 0
+	assert_status 77
+	[[ "$output" == "bufring-echo: provided buffer rings (IORING_REGISTER_PBUF_RING) need Linux 5.19 (running Linux "* ]]
+	# The filter touches that opcode only: with another one blocked (24,
+	# IORING_REGISTER_SYNC_CANCEL, which the server does not use) it serves.
+	server_start "$TMP/no-register-op" 24 bufring-echo -p 0
+	load_ok -c 5 -n 10
+	server_stop
+}
+
 @test "io_uring denied (EPERM, as Docker's seccomp does): exit 77 naming the cause" {
 	run timeout 20 "$TOP/tests/deny-uring" bufring-echo -p 0
 	assert_status 77

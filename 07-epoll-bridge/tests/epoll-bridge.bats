@@ -414,3 +414,24 @@ slow_writer() {
 	urun epoll-bridge --oneshot --reverse </dev/null
 	assert_status 0
 }
+
+@test "a reader that goes away while SIGPIPE is ignored: 'stdout: Broken pipe', exit 1, no more work taken from an endless list" {
+	local d=$BATS_FILE_TMPDIR/data
+	for m in "${MODES[@]}"; do
+		# yes never ends: only the program giving up on its stdout
+		# ends the run before the timeout (exit 124).
+		run timeout -k 5 60 bash -c 'trap "" PIPE; yes "$1" | timeout -k 5 20 epoll-bridge $2 2>"$3" | head -n 1; echo "exit ${PIPESTATUS[1]}"' \
+			_ "$d/f1" "$m" "$TMP/err"
+		[ "${lines[-1]}" != "exit 77" ] || skip "exit 77: $(tail -n 1 "$TMP/err")"
+		echo "mode '$m': ${lines[-1]}" >&2
+		[ "${lines[-1]}" = "exit 1" ]
+		[ "${lines[0]}" = "$(stat -c '%s %n' "$d/f1")" ]
+		grep -qx 'epoll-bridge: stdout: Broken pipe' "$TMP/err"
+	done
+}
+
+@test "ENOMEM from io_uring_setup (a ring over ulimit -l before Linux 5.12): one line naming the limit and -q, exit 1" {
+	run timeout 10 deny-uring -e ENOMEM epoll-bridge -q 4096 </dev/null
+	assert_status 1
+	[ "$output" = "epoll-bridge: io_uring_queue_init: Cannot allocate memory (before Linux 5.12 the rings count against the locked-memory limit, ulimit -l: try a smaller -q)" ]
+}
