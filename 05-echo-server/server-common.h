@@ -20,6 +20,7 @@
 
 #include <err.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -33,6 +34,7 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #ifndef PROG
 #error "define PROG (the program's name, for its messages) before including server-common.h"
@@ -64,8 +66,11 @@ static int listen_on(unsigned port, int type_flags)
 	socklen_t len = sizeof(a);
 	if (getsockname(fd, (struct sockaddr *)&a, &len) < 0)
 		err(1, "getsockname");
-	printf("listening on 127.0.0.1:%u\n", ntohs(a.sin_port));
-	fflush(stdout);
+	/* The line that tells a script the port: if it cannot be written
+	 * (>/dev/full, a closed pipe's EPIPE), nobody can reach the server. */
+	if (printf("listening on 127.0.0.1:%u\n", ntohs(a.sin_port)) < 0 ||
+	    fflush(stdout) == EOF)
+		err(1, "stdout");
 	return fd;
 }
 
@@ -147,11 +152,33 @@ static void close_all(struct slot *slots, size_t n)
 /* ---- the command line ---- */
 
 /*
+ * A descriptor the shell closed (<&-, >&-, 2>&-) is the lowest free number,
+ * so the ring, the listener or a client's socket would get it, and the
+ * "listening on" line or a message would be written into that instead.
+ * stdout carries the contract's one line: closed, it is an error, as for
+ * cat. stdin is never read and stderr closed means "say nothing": hold
+ * them with /dev/null so no other descriptor takes their numbers.
+ */
+static void std_fds_held(void)
+{
+	/* In this order, so each open() gets the number it is for. */
+	if (fcntl(STDIN_FILENO, F_GETFD) < 0 &&
+	    open("/dev/null", O_RDONLY | O_CLOEXEC) != STDIN_FILENO)
+		exit(1);
+	if (fcntl(STDOUT_FILENO, F_GETFD) < 0)
+		err(1, "stdout");
+	if (fcntl(STDERR_FILENO, F_GETFD) < 0 &&
+	    open("/dev/null", O_WRONLY | O_CLOEXEC) != STDERR_FILENO)
+		exit(1);        /* nowhere to say why */
+}
+
+/*
  * -p PORT, -h/--help, and the server's own options: getopt_long with
  * optstring and longopts (both naming "h" and "p:" too), and every option
  * other than those two handed to own(ch), which returns false for one it
  * does not know. Exits 0 after --help, 2 on a bad command line. Returns
- * PORT, 0 if not given.
+ * PORT, 0 if not given. First, std_fds_held(): every server calls parse()
+ * before it opens anything.
  */
 static unsigned parse(int argc, char **argv, const char *optstring,
 		      const struct option *longopts, bool (*own)(int ch))
@@ -159,6 +186,7 @@ static unsigned parse(int argc, char **argv, const char *optstring,
 	unsigned long port = 0;
 	char *end;
 	int ch;
+	std_fds_held();
 	while ((ch = getopt_long(argc, argv, optstring, longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'p':

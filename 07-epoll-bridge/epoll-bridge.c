@@ -730,7 +730,9 @@ static void on_eventfd(struct bridge *b)
 		/* The re-enable must be visible before the CQ tail is read
 		 * again (a store, then a load: only a full fence orders them),
 		 * or a CQE posted in between could find posts still off while
-		 * we still see the old tail, and nobody would wake us. */
+		 * we still see the old tail, and nobody would wake us. (This
+		 * is our half: the kernel reads the flag after a release store
+		 * of the tail, with no full fence of its own; see the README.) */
 		io_uring_smp_mb();
 		fetch_completions(b);	/* work queued while posts were off */
 	} while (io_uring_cq_ready(&b->ring));

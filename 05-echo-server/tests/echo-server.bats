@@ -17,6 +17,8 @@ load lib
 @test "echo-server: no descriptor leaks after 2000 short connections" { scenario_churn echo-server; }
 @test "echo-server: EMFILE on accept is survived, everyone served" { scenario_emfile echo-server; }
 @test "echo-server: -h and bad options" { scenario_usage echo-server; }
+@test "echo-server: stdout closed (>&-) or full (/dev/full) is one line and exit 1" { scenario_closed_stdout echo-server; }
+@test "echo-server: stdin and stderr closed (<&- 2>&-): held by /dev/null, serves, exit 0" { scenario_closed_stdin_stderr echo-server; }
 
 @test "echo-server --single-accept (pre-5.19 path): 100 connections" {
 	server_start echo-server --single-accept -p 0

@@ -17,6 +17,8 @@ load lib
 @test "epoll-echo: no descriptor leaks after 2000 short connections" { scenario_churn epoll-echo; }
 @test "epoll-echo: EMFILE on accept is survived, everyone served" { scenario_emfile epoll-echo; }
 @test "epoll-echo: -h and bad options" { scenario_usage epoll-echo; }
+@test "epoll-echo: stdout closed (>&-) or full (/dev/full) is one line and exit 1" { scenario_closed_stdout epoll-echo; }
+@test "epoll-echo: stdin and stderr closed (<&- 2>&-): held by /dev/null, serves, exit 0" { scenario_closed_stdin_stderr epoll-echo; }
 
 @test "epoll-echo needs no io_uring: it serves with io_uring blocked" {
 	server_start deny-uring epoll-echo -p 0

@@ -241,3 +241,27 @@ scenario_emfile_held() {
 	[ "$(grep -c pausing "$SERVER_ERR")" = 1 ] || { cat "$SERVER_ERR" >&2; false; }
 	[ "$(counter accept_pauses)" = 1 ]
 }
+
+# scenario_closed_stdout PROG: the "listening on" line is the contract; a
+# stdout that is closed or full is one clear line on stderr and exit 1,
+# never a server running on a port nobody was told.
+scenario_closed_stdout() {
+	urun bash -c '"$0" -p 0 >&-' "$1"
+	assert_status 1
+	[ "$output" = "$1: stdout: Bad file descriptor" ]
+	urun bash -c '"$0" -p 0 >/dev/full' "$1"
+	assert_status 1
+	[ "$output" = "$1: stdout: No space left on device" ]
+}
+
+# scenario_closed_stdin_stderr PROG: started with <&- 2>&-, the server
+# holds 0 and 2 with /dev/null (so neither the ring nor a socket takes
+# those numbers and gets written into), serves, and exits 0 on SIGTERM.
+scenario_closed_stdin_stderr() {
+	server_start bash -c 'exec "$0" -p 0 <&- 2>&-' "$1"
+	[ "$(readlink "/proc/$SERVER_PID/fd/0")" = /dev/null ]
+	[ "$(readlink "/proc/$SERVER_PID/fd/2")" = /dev/null ]
+	urun echo-load -p "$PORT" -c 10 -n 20 -r 1-4096
+	expect_clean 10
+	server_stop
+}
