@@ -99,7 +99,7 @@ struct cat {
 	bool verbose;
 	bool nowait;		/* --nowait: RWF_NOWAIT on pipes, -EAGAIN comes back */
 	bool nowait_refused;	/* the kernel's pipes refused RWF_NOWAIT */
-	bool play_old_pipes;	/* --nowait-refused: as if they had */
+	bool play_old_pipes;	/* --nowait-refused: make the kernel refuse it */
 	bool no_stdin;		/* started with stdin closed: "-" is EBADF */
 	struct stat out;	/* what stdout is, to refuse cat f >> f */
 	bool out_seekable;	/* a regular file without O_APPEND */
@@ -299,12 +299,20 @@ static bool nowait_on(struct cat *c, bool pipe)
 	return c->nowait && !c->nowait_refused && pipe;
 }
 
-/* Should this one? --nowait-refused takes the old kernels' path here. */
-static bool use_nowait(struct cat *c, bool pipe)
+/*
+ * --nowait-refused makes this kernel answer as 6.1 and 5.10 do. One more
+ * flag bit, which no kernel defines, makes kiocb_set_rw_flags() refuse the
+ * request with -EOPNOTSUPP: the CQE an old kernel gives RWF_NOWAIT on a
+ * pipe. So the fallback in on_read() and on_write() runs for real.
+ */
+enum { RWF_NO_KERNEL_HAS = 0x40000000 };
+
+/* The rw_flags of a request: RWF_NOWAIT on a pipe under --nowait, or 0. */
+static int nowait_flags(struct cat *c, bool pipe)
 {
-	if (nowait_on(c, pipe) && c->play_old_pipes)
-		refuse_nowait(c);
-	return nowait_on(c, pipe);
+	if (!nowait_on(c, pipe))
+		return 0;
+	return c->play_old_pipes ? RWF_NOWAIT | RWF_NO_KERNEL_HAS : RWF_NOWAIT;
 }
 
 /* Read the rest of the slot: from off + got on a file, or what comes on a stream. */
@@ -314,8 +322,7 @@ static void submit_read(struct cat *c, struct input *in, struct slot *s)
 	off_t at = in->positional ? s->off + (off_t)s->got : -1;
 
 	io_uring_prep_read(sqe, in->fd, s->buf + s->got, s->len - s->got, at);
-	if (use_nowait(c, in->pipe))
-		sqe->rw_flags = RWF_NOWAIT;
+	sqe->rw_flags = nowait_flags(c, in->pipe);
 	tag(sqe, c, s, OP_READ);
 	in->n.reads++;
 }
@@ -344,13 +351,11 @@ static void submit_poll(struct cat *c, struct slot *s, int fd, enum op op)
 static void submit_write(struct cat *c, struct slot *s)
 {
 	struct io_uring_sqe *sqe = get_sqe(c);
-	bool nowait = use_nowait(c, S_ISFIFO(c->out.st_mode) || S_ISSOCK(c->out.st_mode));
 
 	if (c->out_seekable && c->out_pos < 0)
 		c->out_pos = lseek(STDOUT_FILENO, 0, SEEK_CUR);
 	io_uring_prep_write(sqe, STDOUT_FILENO, s->buf + s->put, s->got - s->put, -1);
-	if (nowait)
-		sqe->rw_flags = RWF_NOWAIT;
+	sqe->rw_flags = nowait_flags(c, S_ISFIFO(c->out.st_mode) || S_ISSOCK(c->out.st_mode));
 	tag(sqe, c, s, OP_WRITE);
 }
 

@@ -313,6 +313,20 @@ static int make_scratch(unsigned long long size)
 	return fd;
 }
 
+/*
+ * A closed standard input or error would be handed by the next open() to
+ * the scratch file or the ring, and the report would be written into our
+ * own files. Hold them with /dev/null, as a daemon does. (A closed stdout
+ * is an error instead: the checksum line is the program's output.)
+ */
+static void hold_stdin_stderr(void)
+{
+	/* open() takes the lowest free descriptor: 0 first, then 2 (1 is open) */
+	for (int fd = 0; fd <= 2; fd += 2)
+		if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", O_RDWR) < 0)
+			err(1, "/dev/null");
+}
+
 static void open_input(struct run *r)
 {
 	const char *name = r->o.path ? r->o.path : "scratch file";
@@ -831,6 +845,7 @@ int main(int argc, char **argv)
 	 * the checksum line. */
 	if (fcntl(STDOUT_FILENO, F_GETFD) < 0)
 		err(1, "standard output");
+	hold_stdin_stderr();
 	crc_init();
 	open_input(&r);
 	choose_cpus(&r.o);

@@ -300,6 +300,12 @@ static void setup_ring(struct bridge *b)
 	if (ret == -EINVAL && b->defer)
 		missing("io_uring_setup: Invalid argument: --defer needs "
 			"IORING_SETUP_DEFER_TASKRUN (Linux 6.1); run without it");
+	/* Before Linux 5.12 (commit 26bfa89e25f4) the rings' memory counted
+	 * against RLIMIT_MEMLOCK, often 64 KiB for a user: a big -q ends here. */
+	if (ret == -ENOMEM)
+		errx(1, "io_uring_queue_init: %s (before Linux 5.12 the rings count "
+		     "against the locked-memory limit, ulimit -l: try a smaller -q)",
+		     strerror(-ret));
 	if (ret < 0)
 		errx(1, "io_uring_queue_init: %s", strerror(-ret));
 
@@ -730,7 +736,9 @@ static void on_eventfd(struct bridge *b)
 		/* The re-enable must be visible before the CQ tail is read
 		 * again (a store, then a load: only a full fence orders them),
 		 * or a CQE posted in between could find posts still off while
-		 * we still see the old tail, and nobody would wake us. */
+		 * we still see the old tail, and nobody would wake us. (This
+		 * is our half: the kernel reads the flag after a release store
+		 * of the tail, with no full fence of its own; see the README.) */
 		io_uring_smp_mb();
 		fetch_completions(b);	/* work queued while posts were off */
 	} while (io_uring_cq_ready(&b->ring));

@@ -23,3 +23,14 @@ load helpers
 	assert_status 1
 	[[ "$output" == *"FAIL"*"x.c"* ]]
 }
+
+@test "cc-lines finds a lesson by name from any folder, and names one that does not exist" {
+	cd "$TMP"
+	run "$TOP/tools/cc-lines" 02-liburing-cat
+	printf '%s\n' "$output" >&2
+	assert_status 0
+	[[ "$output" == "ok   02-liburing-cat/"* ]]
+	run "$TOP/tools/cc-lines" 99-none
+	assert_status 1
+	[ "$output" = "FAIL 99-none: no such lesson folder" ]
+}

@@ -13,7 +13,7 @@
  * it a test can take the "feature missing" path of a program on a kernel
  * that has the feature.
  *
- * Usage:    deny-uring [-e EPERM|ENOSYS|EINVAL] COMMAND [ARG...]
+ * Usage:    deny-uring [-e EPERM|ENOSYS|EINVAL|ENOMEM] COMMAND [ARG...]
  * Build:    cc -Wall -Wextra -O2 -o deny-uring deny-uring.c
  * Requires: Linux 3.5 (seccomp filters), x86_64 or aarch64.
  */
@@ -44,7 +44,7 @@
 
 static void usage(FILE *to)
 {
-	fprintf(to, "usage: deny-uring [-e EPERM|ENOSYS|EINVAL] COMMAND [ARG...]\n");
+	fprintf(to, "usage: deny-uring [-e EPERM|ENOSYS|EINVAL|ENOMEM] COMMAND [ARG...]\n");
 }
 
 static void install_filter(unsigned short errnum)
@@ -87,8 +87,10 @@ int main(int argc, char **argv)
 				errnum = ENOSYS;
 			else if (strcmp(optarg, "EINVAL") == 0)
 				errnum = EINVAL;
+			else if (strcmp(optarg, "ENOMEM") == 0)
+				errnum = ENOMEM;	/* a ring over ulimit -l, before 5.12 */
 			else
-				errx(2, "-e takes EPERM, ENOSYS or EINVAL, not %s", optarg);
+				errx(2, "-e takes EPERM, ENOSYS, EINVAL or ENOMEM, not %s", optarg);
 			break;
 		case 'h':
 			usage(stdout);

@@ -99,7 +99,7 @@ ex_build() {
 			return 1
 		fi
 		# The first error, not the first line that mentions one: a warning
-		# about strerror() or a file named error.c comes first too often.
+		# about strerror(), say, comes first too often.
 		ex_fail "it does not compile: $(grep -m1 -E ': (fatal )?error: |undefined reference' "$EX_TMP/$name.build.log" ||
 			head -n 1 "$EX_TMP/$name.build.log")"
 		return 1

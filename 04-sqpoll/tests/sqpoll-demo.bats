@@ -259,3 +259,28 @@ same_as_cksum() {
 	[[ $output == *"before Linux 5.11 it needs CAP_SYS_ADMIN"* ]]
 	[[ $output == *"CAP_SYS_NICE"* ]]
 }
+
+# fd_target PID FD: where descriptor FD of process PID points.
+fd_target() {
+	readlink "/proc/$1/fd/$2" 2>/dev/null || echo closed
+}
+
+@test "closed stdin and stderr: neither the scratch file nor the ring takes descriptor 0 or 2" {
+	# 4 pauses of 1 s: time to look at its descriptors once the poller runs
+	timeout 60 "$LESSON/sqpoll-demo" -s 64K -q 4 -p 1000 >"$TMP/out" <&- 2>&- &
+	local pid=$! prog i in0=closed in2=closed
+	for i in $(seq 100); do
+		# the program is timeout's child
+		prog=$(pgrep -P "$pid" -x sqpoll-demo || true)
+		if [ -n "$prog" ] && grep -qs '^iou-sqp-' /proc/"$prog"/task/*/comm; then
+			in0=$(fd_target "$prog" 0) in2=$(fd_target "$prog" 2)
+			break
+		fi
+		sleep 0.1
+	done
+	wait $pid
+	echo "descriptor 0: $in0, descriptor 2: $in2" >&2
+	[ "$in0" = /dev/null ]
+	[ "$in2" = /dev/null ]
+	[[ $(cat "$TMP/out") =~ ^[0-9]+\ 65536$ ]]
+}

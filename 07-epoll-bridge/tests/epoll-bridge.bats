@@ -429,3 +429,9 @@ slow_writer() {
 		grep -qx 'epoll-bridge: stdout: Broken pipe' "$TMP/err"
 	done
 }
+
+@test "ENOMEM from io_uring_setup (a ring over ulimit -l before Linux 5.12): one line naming the limit and -q, exit 1" {
+	run timeout 10 deny-uring -e ENOMEM epoll-bridge -q 4096 </dev/null
+	assert_status 1
+	[ "$output" = "epoll-bridge: io_uring_queue_init: Cannot allocate memory (before Linux 5.12 the rings count against the locked-memory limit, ulimit -l: try a smaller -q)" ]
+}
