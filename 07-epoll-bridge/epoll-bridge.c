@@ -20,9 +20,8 @@
  * drains the whole CQ. The counters printed at exit show it.
  *
  * Usage:    epoll-bridge [--reverse [--oneshot] | --ring-fd] [--defer] [-q DEPTH] <LIST
- *           (--no-toggle, --skip-recheck and --no-safety-net are for measuring
- *           and testing:
- *           see usage() and the README)
+ *           (--no-toggle, --skip-recheck and --no-safety-net are for
+ *           measuring and testing: see usage() and the README)
  * Example:  find /etc -type f | ./epoll-bridge
  * Build:    cc -std=gnu11 -Wall -Wextra -O2 -o epoll-bridge epoll-bridge.c -luring
  * Requires: Linux 5.6 (IORING_OP_OPENAT/READ/CLOSE, the opcode probe),
