@@ -4,7 +4,8 @@
 // Every page loads with no console error and no failed request; every
 // internal link and #anchor resolves; every code excerpt equals the lines of
 // the file it names; each step of a code walk shows the definitions its prose
-// names as name(), from the program it names; each lesson page is photographed at 390 and 1280 pixels
+// names as name(), from the program it names; no page is wider than a
+// phone; each lesson page is photographed at 390 and 1280 pixels
 // wide, and its prose and code columns sit side by side on the wide screen
 // and one above the other on the narrow one.
 import { test, before, after } from 'node:test';
@@ -193,6 +194,30 @@ function definedIn(file, name) {
   }
   return new RegExp(`^[A-Za-z_][^;=\\n(]*\\b${esc(name)}\\([^;]*$`, 'm').test(text);
 }
+
+test('no page is wider than a phone\'s screen (390 px): long words break, tables and code scroll', async () => {
+  const bad = [];
+  for (const rel of pages()) {
+    const { page } = await open(rel, { width: 390, height: 900 });
+    const wide = await page.evaluate(() => document.documentElement.scrollWidth);
+    if (wide > 390) {
+      // Name the widest thing that sticks out, for the failure message.
+      const what = await page.evaluate(() => {
+        let worst = null;
+        for (const el of document.querySelectorAll('body *')) {
+          const r = el.getBoundingClientRect().right;
+          let scrolls = false;    // inside a table or pre that scrolls: fine
+          for (let a = el.parentElement; a && !scrolls; a = a.parentElement) scrolls = getComputedStyle(a).overflowX !== 'visible';
+          if (!scrolls && r > 391 && (!worst || r >= worst.r)) worst = { r, t: `${el.tagName.toLowerCase()} "${el.textContent.trim().slice(0, 60)}"` };
+        }
+        return worst?.t;
+      });
+      bad.push(`${rel}: ${wide} px wide: ${what}`);
+    }
+    await page.close();
+  }
+  assert.deepEqual(bad, []);
+});
 
 test('each step of a code walk shows the definition it names, from the program it names', async () => {
   const bad = [];
