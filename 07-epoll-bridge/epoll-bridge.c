@@ -20,6 +20,8 @@
  * drains the whole CQ. The counters printed at exit show it.
  *
  * Usage:    epoll-bridge [--reverse [--oneshot] | --ring-fd] [--defer] [-q DEPTH] <LIST
+ *           (--no-toggle, --skip-recheck and --no-safety-net are for
+ *           measuring and testing: see usage() and the README)
  * Example:  find /etc -type f | ./epoll-bridge
  * Build:    cc -std=gnu11 -Wall -Wextra -O2 -o epoll-bridge epoll-bridge.c -luring
  * Requires: Linux 5.6 (IORING_OP_OPENAT/READ/CLOSE, the opcode probe),
@@ -61,6 +63,7 @@ enum {
 	STDIN_CHUNK = 4096,	/* one read(2) of stdin per readiness event */
 	PENDING_HIGH = 1024,	/* stop reading stdin with this many queued paths */
 	PENDING_LOW = 256,	/* ... and start again below this */
+	SAFETY_NET_MS = 100,	/* epoll_wait timeout while requests are in flight */
 };
 
 /* epoll tags, and the user_data of the poll request on the epoll fd. */
@@ -111,10 +114,14 @@ struct bridge {
 
 	bool multishot, poll_armed;
 	bool defer;		/* IORING_SETUP_DEFER_TASKRUN */
+	bool no_toggle;		/* --no-toggle: leave the eventfd enabled throughout */
+	bool skip_recheck;	/* --skip-recheck: drain once, no second look (a test) */
+	bool no_safety_net;	/* --no-safety-net: epoll_wait never times out (a test) */
 	int stdout_err;		/* first error writing stdout */
 
 	unsigned long paths, failed, cqes;
 	unsigned long wakeups, efd_posts, empty_wakeups;	/* epoll on top */
+	unsigned long missed_wakeups;	/* CQEs found only by the timeout */
 	unsigned long waits, poll_cqes;				/* ring on top */
 };
 
@@ -127,8 +134,12 @@ static void usage(FILE *f)
 		"  --oneshot    with --reverse: re-armed one-shot poll, as before Linux 5.13\n"
 		"  --ring-fd    epoll watches the ring fd itself\n"
 		"  --defer      a DEFER_TASKRUN ring (not with --ring-fd: it would hang)\n"
-		"  -q DEPTH     files in flight at once (1-%d, default %d)\n",
-		MAX_DEPTH, DEFAULT_DEPTH);
+		"  -q DEPTH     files in flight at once (1-%d, default %d)\n"
+		"  --no-toggle  default bridge: never disable the eventfd (to measure the toggle)\n"
+		"  --skip-recheck  drain once per wakeup, without the look after re-enabling:\n"
+		"               loses wakeups on purpose, to show the %d ms timeout catching them\n"
+		"  --no-safety-net  no timeout: with --skip-recheck the default bridge hangs\n",
+		MAX_DEPTH, DEFAULT_DEPTH, SAFETY_NET_MS);
 }
 
 static void check_standard_fds(void);
@@ -145,6 +156,9 @@ int main(int argc, char **argv)
 		{ "ring-fd", no_argument, NULL, 'R' },
 		{ "oneshot", no_argument, NULL, 'o' },
 		{ "defer", no_argument, NULL, 'd' },
+		{ "no-toggle", no_argument, NULL, 'T' },
+		{ "skip-recheck", no_argument, NULL, 'S' },
+		{ "no-safety-net", no_argument, NULL, 'N' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -171,6 +185,15 @@ int main(int argc, char **argv)
 			break;
 		case 'd':
 			b.defer = true;
+			break;
+		case 'T':
+			b.no_toggle = true;
+			break;
+		case 'S':
+			b.skip_recheck = true;
+			break;
+		case 'N':
+			b.no_safety_net = true;
 			break;
 		case 'q':
 			errno = 0;
@@ -200,6 +223,16 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	if (b.no_toggle && b.mode != MODE_EVENTFD) {
+		warnx("--no-toggle: only with the default bridge (the others have no eventfd)");
+		usage(stderr);
+		return 2;
+	}
+	if ((b.skip_recheck || b.no_safety_net) && b.mode == MODE_REVERSE) {
+		warnx("--skip-recheck, --no-safety-net: not with --reverse (it sleeps in io_uring_wait_cqe)");
+		usage(stderr);
+		return 2;
+	}
 	if (b.defer && b.mode == MODE_RING_FD) {
 		/* On a DEFER_TASKRUN ring, a completion is not in the CQ until
 		 * the task asks for it, so the ring fd never polls readable
@@ -223,11 +256,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "%lu sleeps in io_uring_wait_cqe, %lu poll CQEs (%s poll)\n",
 			b.waits, b.poll_cqes, b.multishot ? "multishot" : "one-shot");
 	else if (b.mode == MODE_RING_FD)
-		fprintf(stderr, "%lu ring fd wakeups (%lu found nothing)\n",
-			b.wakeups, b.empty_wakeups);
+		fprintf(stderr, "%lu ring fd wakeups (%lu found nothing), %lu missed wakeups\n",
+			b.wakeups, b.empty_wakeups, b.missed_wakeups);
 	else
-		fprintf(stderr, "%lu eventfd wakeups (%lu posts, %lu found nothing)\n",
-			b.wakeups, b.efd_posts, b.empty_wakeups);
+		fprintf(stderr, "%lu eventfd wakeups (%lu posts, %lu found nothing), %lu missed wakeups\n",
+			b.wakeups, b.efd_posts, b.empty_wakeups, b.missed_wakeups);
 	teardown(&b);
 	if (b.stdout_err) {
 		warnx("stdout: %s", strerror(b.stdout_err));
@@ -712,6 +745,11 @@ static void fetch_completions(struct bridge *b)
  * (IORING_CQ_EVENTFD_DISABLED): we are looking anyway, and the posts would
  * only cost wakeups that find nothing. Re-enable, then look once more: a
  * CQE that arrived between the last peek and the re-enable posted nothing.
+ *
+ * That second look narrows the window but cannot close it: the kernel
+ * stores the CQ tail and then reads the flag with no full fence between
+ * them, so it can still see "disabled" while we still see the old tail.
+ * run_forward()'s timeout is what makes a lost post harmless (README).
  */
 static void on_eventfd(struct bridge *b)
 {
@@ -725,23 +763,22 @@ static void on_eventfd(struct bridge *b)
 	b->wakeups++;
 
 	do {
-		io_uring_cq_eventfd_toggle(&b->ring, false);
+		if (!b->no_toggle)
+			io_uring_cq_eventfd_toggle(&b->ring, false);
 		fetch_completions(b);
 		got += drain_cq(b);
 		start_jobs(b);
 		/* Requests that complete inline here post no eventfd signal:
 		 * the loop condition picks them up. */
 		submit(b);
-		io_uring_cq_eventfd_toggle(&b->ring, true);
-		/* The re-enable must be visible before the CQ tail is read
-		 * again (a store, then a load: only a full fence orders them),
-		 * or a CQE posted in between could find posts still off while
-		 * we still see the old tail, and nobody would wake us. (This
-		 * is our half: the kernel reads the flag after a release store
-		 * of the tail, with no full fence of its own; see the README.) */
+		if (!b->no_toggle)
+			io_uring_cq_eventfd_toggle(&b->ring, true);
+		/* Our half of the ordering: the re-enable (a store) must be
+		 * visible before we read the CQ tail again (a load), and only
+		 * a full fence orders a store before a later load. */
 		io_uring_smp_mb();
 		fetch_completions(b);	/* work queued while posts were off */
-	} while (io_uring_cq_ready(&b->ring));
+	} while (!b->skip_recheck && io_uring_cq_ready(&b->ring));
 
 	if (got == 0)
 		b->empty_wakeups++;
@@ -758,9 +795,27 @@ static void on_ring_ready(struct bridge *b)
 		got += drain_cq(b);
 		start_jobs(b);
 		submit(b);
-	} while (io_uring_cq_ready(&b->ring));
+	} while (!b->skip_recheck && io_uring_cq_ready(&b->ring));
 	if (got == 0)
 		b->empty_wakeups++;
+}
+
+/*
+ * The safety net. A post can be lost (see on_eventfd), so while requests
+ * are in flight epoll_wait gives up after SAFETY_NET_MS and we look at the
+ * CQ anyway. CQEs found here are wakeups that never came: count them, so
+ * a run shows whether the net ever caught anything.
+ */
+static void on_timeout(struct bridge *b)
+{
+	fetch_completions(b);
+	if (!io_uring_cq_ready(&b->ring))
+		return;		/* nothing was lost: the I/O is just slow */
+	b->missed_wakeups++;
+	if (b->mode == MODE_EVENTFD)
+		on_eventfd(b);
+	else
+		on_ring_ready(b);
 }
 
 static void run_forward(struct bridge *b)
@@ -771,6 +826,7 @@ static void run_forward(struct bridge *b)
 		/* A file on stdin is never "ready" in epoll's sense: don't
 		 * sleep while there is more of it to read. */
 		bool poll_only = b->stdin_always_ready && stdin_wanted(b);
+		bool in_flight = b->nfree < b->depth && !b->no_safety_net;
 		int n;
 
 		if (!poll_only) {
@@ -778,9 +834,12 @@ static void run_forward(struct bridge *b)
 			if (finished(b))
 				break;	/* stdout failed: intake stopped */
 		}
-		n = epoll_wait(b->epfd, evs, 4, poll_only ? 0 : -1);
+		n = epoll_wait(b->epfd, evs, 4,
+			       poll_only ? 0 : in_flight ? SAFETY_NET_MS : -1);
 		if (n < 0 && errno != EINTR)
 			err(1, "epoll_wait");
+		if (n == 0 && in_flight && !poll_only)
+			on_timeout(b);
 		for (int i = 0; i < n; i++) {
 			if (evs[i].data.u32 == TAG_STDIN)
 				read_stdin(b);

@@ -459,6 +459,10 @@ ex_main() {
 	-*) echo "check: $1: unknown option (exercises/check --help says what there is)" >&2; return 2 ;;
 	esac
 	known=$(ex_names)
+	if [ -z "$known" ]; then
+		echo "check: no exercises here (no exercises/NN-name.diff starter)" >&2
+		return 2
+	fi
 	for n in "$@"; do
 		n=${n%.c}; n=${n%.diff}; n=${n##*/}
 		if ! grep -qx -- "$n" <<<"$known"; then

@@ -59,6 +59,10 @@ answer() {
 	assert_status 2
 	[ "$(printf '%s\n' "$stderr_out" | wc -l)" -eq 1 ]
 	[[ "$stderr_out" == "check: no exercise named '02-nothing' here; these are: 01-answer" ]]
+	rm "$FAKE/exercises/01-answer.diff"
+	urun_split "$FAKE/exercises/check"
+	assert_status 2
+	[ "$stderr_out" = "check: no exercises here (no exercises/NN-name.diff starter)" ]
 }
 
 @test "exercise-lib: the first check writes the copy from its starter; later checks never write over it" {

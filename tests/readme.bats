@@ -38,14 +38,17 @@ load helpers
 }
 
 @test "a changed line in a real lesson README fails the check" {
-	cp -r "$TOP/01-raw-syscalls" "$TMP/01"
-	make -s -C "$TMP/01" all >/dev/null
+	# A copy of the lesson beside the shared tests/ its Makefile builds.
+	mkdir -p "$TMP/repo"
+	cp -r "$TOP/01-raw-syscalls" "$TMP/repo/01"
+	ln -s "$TOP/tests" "$TMP/repo/tests"
+	make -s -C "$TMP/repo/01" all >/dev/null
 	# The first line of output of the first block, changed by one character.
 	awk '/^```console/{b=1} b&&!/^\$/&&!/^```/&&!done{sub(/.$/,"?");done=1} {print}' \
-		"$TOP/01-raw-syscalls/README.md" >"$TMP/01/README.md"
-	run cmp -s "$TOP/01-raw-syscalls/README.md" "$TMP/01/README.md"
+		"$TOP/01-raw-syscalls/README.md" >"$TMP/repo/01/README.md"
+	run cmp -s "$TOP/01-raw-syscalls/README.md" "$TMP/repo/01/README.md"
 	[ "$status" -eq 1 ]
-	run "$TOP/tools/run-readme" "$TMP/01/README.md"
+	run "$TOP/tools/run-readme" "$TMP/repo/01/README.md"
 	assert_status 1
 }
 

@@ -60,3 +60,20 @@ need_browser() {
 	[[ "$output" == *"no-such-heading"* ]]
 	[[ "$output" == *"not ok"*"every code excerpt equals the lines of the file it names"* ]]
 }
+
+@test "the browser test fails on a code walk that leaves a named function out, or shows one the prose does not name" {
+	need_browser
+	cp -r "$SITE" "$TMP/bad"
+	# 05's listen_on() excerpt taken out; 07's first excerpt relabelled as a
+	# function its prose never writes.
+	perl -0pi -e 's/<div class="excerpt"[^>]*>\s*<p class="excerpt-head"><code>listen_on<\/code>.*?<\/pre><\/div>\s*<\/div>//s' \
+		"$TMP/bad/05-echo-server.html"
+	perl -0pi -e 's/(<p class="excerpt-head"><code>)\w+(<\/code>)/${1}step$2/' "$TMP/bad/07-epoll-bridge.html"
+	run cmp -s "$SITE/05-echo-server.html" "$TMP/bad/05-echo-server.html"
+	[ "$status" -eq 1 ]
+	run timeout 600 env SITE="$TMP/bad" SHOTS="$TMP/shots" node --test \
+		--test-name-pattern 'code walk' "$TOP/tests/site/"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"05-echo-server.html: listen_on() is defined in 05-echo-server/server-common.h but never shown"* ]]
+	[[ "$output" == *"07-epoll-bridge.html: step (07-epoll-bridge/epoll-bridge.c) is shown beside prose that does not name it as code"* ]]
+}

@@ -67,6 +67,24 @@ nfds() {
 	[ "$(counter accepted)" -eq 1000 ]
 }
 
+@test "an idle connection holds no buffer: 2000 idle connections cost well under 4 KiB each" {
+	ulimit -n 8192 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+	[ "$(ulimit -n)" -ge 4200 ] || skip "exit 77: descriptor limit $(ulimit -Hn) too low for 2000 connections"
+	# A pool of 4 buffers (16 KiB), so the connections' own cost shows:
+	# a 48-byte struct conn (a 64-byte malloc chunk) and a 16-byte table
+	# slot each, about 200 KiB for 2000; a 4 KiB buffer each would be
+	# 8000 KiB. The README's memory figures lean on this.
+	server_start bufring-echo -p 0 -n 4
+	local rss0 rss
+	rss0=$(awk '/^VmRSS/ { print $2 }' "/proc/$SERVER_PID/status")
+	load_ok -c 2000 -n 1 -i 1 -P "$SERVER_PID"
+	rss=$(sed -n 's/.* srv_rss_kb=\([0-9]*\).*/\1/p' <<<"$output")
+	server_stop
+	echo "VmRSS ${rss0} KiB at start, ${rss} KiB holding 2000 idle connections" >&2
+	[ -n "$rss0" ] && [ -n "$rss" ]
+	[ $((rss - rss0)) -lt 1000 ]
+}
+
 @test "burst: clients write everything before reading, others still served" {
 	server_start bufring-echo -p 0
 	echo-load -p "$PORT" -c 10 -b -r 1-20000 -n 100 >"$TMP/burst" 2>&1 &

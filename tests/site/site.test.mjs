@@ -3,7 +3,9 @@
 //   SITE=build/site SHOTS=build/site-shots node --test tests/site/
 // Every page loads with no console error and no failed request; every
 // internal link and #anchor resolves; every code excerpt equals the lines of
-// the file it names; each lesson page is photographed at 390 and 1280 pixels
+// the file it names; each step of a code walk shows the definitions its prose
+// names as name(), from the program it names; no page is wider than a
+// phone; each lesson page is photographed at 390 and 1280 pixels
 // wide, and its prose and code columns sit side by side on the wide screen
 // and one above the other on the narrow one.
 import { test, before, after } from 'node:test';
@@ -161,4 +163,94 @@ test('each lesson page shows prose and code side by side when wide, stacked when
       }
     }
   }
+});
+
+// The code walk: what each lesson page shows beside its prose, as a list of
+// rows { prose: text, names: [`name()`...], excerpts: [{ name, file }] }.
+async function codeWalk(rel) {
+  const { page } = await open(rel);
+  const rows = await page.$$eval('.row', (els) => els.map((row) => {
+    const prose = row.querySelector('.prose');
+    // Text with a space between table cells and list items.
+    const text = [...(prose?.querySelectorAll('p, td, th, li') ?? [])].map((e) => e.textContent).join(' ');
+    return {
+      prose: text.replace(/\s+/g, ' '),
+      spans: [...(prose?.querySelectorAll('code') ?? [])].map((c) => c.textContent.trim()),
+      excerpts: [...row.querySelectorAll('.excerpt')].map((e) => ({
+        name: e.querySelector('.excerpt-head code').textContent, file: e.dataset.file })),
+    };
+  }));
+  await page.close();
+  return rows;
+}
+
+// definedIn(FILE, NAME): FILE (relative to the repository) defines NAME, a
+// function (a column-0 header naming it, not a prototype) or "struct NAME".
+function definedIn(file, name) {
+  const text = fs.readFileSync(path.join(top, file), 'utf8');
+  const esc = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  if (name.startsWith('struct ')) {
+    return new RegExp(`^(?:static\\s+|typedef\\s+)?${esc(name)}\\s*\\{`, 'm').test(text);
+  }
+  return new RegExp(`^[A-Za-z_][^;=\\n(]*\\b${esc(name)}\\([^;]*$`, 'm').test(text);
+}
+
+test('no page is wider than a phone\'s screen (390 px): long words break, tables and code scroll', async () => {
+  const bad = [];
+  for (const rel of pages()) {
+    const { page } = await open(rel, { width: 390, height: 900 });
+    const wide = await page.evaluate(() => document.documentElement.scrollWidth);
+    if (wide > 390) {
+      // Name the widest thing that sticks out, for the failure message.
+      const what = await page.evaluate(() => {
+        let worst = null;
+        for (const el of document.querySelectorAll('body *')) {
+          const r = el.getBoundingClientRect().right;
+          let scrolls = false;    // inside a table or pre that scrolls: fine
+          for (let a = el.parentElement; a && !scrolls; a = a.parentElement) scrolls = getComputedStyle(a).overflowX !== 'visible';
+          if (!scrolls && r > 391 && (!worst || r >= worst.r)) worst = { r, t: `${el.tagName.toLowerCase()} "${el.textContent.trim().slice(0, 60)}"` };
+        }
+        return worst?.t;
+      });
+      bad.push(`${rel}: ${wide} px wide: ${what}`);
+    }
+    await page.close();
+  }
+  assert.deepEqual(bad, []);
+});
+
+test('each step of a code walk shows the definition it names, from the program it names', async () => {
+  const bad = [];
+  for (const rel of lessonPages) {
+    const lesson = path.basename(rel, '.html');
+    const sources = fs.readdirSync(path.join(top, lesson)).filter((f) => /\.[ch]$/.test(f))
+      .map((f) => `${lesson}/${f}`);
+    const programs = sources.filter((f) => f.endsWith('.c')).map((f) => path.basename(f, '.c'));
+    const rows = await codeWalk(rel);
+    const shown = new Set(rows.flatMap((r) => r.excerpts.map((e) => e.name)));
+    for (const row of rows) {
+      for (const e of row.excerpts) {
+        // A common word in backquotes is not a function: the prose must
+        // write name(), struct name, or an identifier with an underscore.
+        const named = row.spans.some((s) => s === `${e.name}()`
+          || (s === e.name && (e.name.startsWith('struct ') || e.name.includes('_'))));
+        if (!named) bad.push(`${rel}: ${e.name} (${e.file}) is shown beside prose that does not name it as code`);
+        // A paragraph about one program gets that program's definition.
+        const here = programs.filter((p) => new RegExp(`(?<![\\w-])${p}(?:\\.c)?(?![\\w-])`).test(row.prose));
+        const owner = path.basename(e.file).replace(/\.[ch]$/, '');
+        if (e.file.endsWith('.c') && here.length && !here.includes(owner)
+            && here.some((p) => definedIn(`${lesson}/${p}.c`, e.name))) {
+          bad.push(`${rel}: ${e.name} shown from ${e.file}, but the paragraph is about ${here.join(', ')}`);
+        }
+      }
+      // Every name() the prose writes that the lesson defines is shown.
+      for (const s of row.spans) {
+        const name = s.endsWith('()') ? s.slice(0, -2) : null;
+        if (!name || shown.has(name)) continue;
+        const where = sources.find((f) => definedIn(f, name));
+        if (where) bad.push(`${rel}: ${s} is defined in ${where} but never shown`);
+      }
+    }
+  }
+  assert.deepEqual(bad, []);
 });
