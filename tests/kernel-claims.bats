@@ -32,7 +32,7 @@ fake_results() {
 	| 01-raw-syscalls | pass | pass |
 	| 06-buffer-rings | 77 [1] | pass |
 
-	[1] 06-buffer-rings on 5.10: exit 77: bufring-echo: provided buffer rings need Linux 5.19
+	[1] 06-buffer-rings on 5.10: exit 77: ./bufring-echo -p 0: bufring-echo: provided buffer rings need Linux 5.19
 	MD
 	cat >"$TMP/README.md" <<-MD
 	| lesson | what it teaches | kernel | liburing |
