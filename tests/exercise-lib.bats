@@ -126,3 +126,12 @@ answer() {
 	ls -lA "$TMPDIR" >&2
 	[ -z "$output" ]
 }
+
+@test "exercise-lib: a -Werror in CFLAGS (CI's) does not turn an answer's warning into a compile failure" {
+	# Right answer with an unused variable: judged by what it prints.
+	answer 'int unused; printf("%d\n", 42); return 0;'
+	CFLAGS="-O2 -Wall -Wextra -Werror" urun "$FAKE/exercises/check" 01-answer
+	printf '%s\n' "$output" >&2
+	assert_status 0
+	[[ "$output" == *"PASS 01-answer"* ]]
+}
