@@ -51,6 +51,18 @@ answer() {
 		>"$FAKE/exercises/01-answer.c"
 }
 
+# nothing_left_behind: no copy of the answer still running, and no scratch
+# folder of the checker's left in $TMPDIR.
+nothing_left_behind() {
+	sleep 0.5
+	run pgrep -x "$PROG"
+	printf "left running: %s\n" "$output" >&2
+	[ -z "$output" ]
+	run ls -A "$TMPDIR"
+	ls -lA "$TMPDIR" >&2
+	[ -z "$output" ]
+}
+
 @test "exercise-lib: a bad option or name is one line on stderr and exit 2" {
 	urun_split "$FAKE/exercises/check" --bogus
 	assert_status 2
@@ -94,13 +106,7 @@ answer() {
 	EX_CHECK_T=3 urun "$FAKE/exercises/check" 01-answer
 	assert_status 1
 	[ "$output" = "FAIL 01-answer: the check did not finish within 3 s (a hang, or a busy loop?)" ]
-	sleep 0.5
-	run pgrep -x "$PROG"
-	printf "left running: %s\n" "$output" >&2
-	[ -z "$output" ]
-	run ls -A "$TMPDIR"
-	ls -lA "$TMPDIR" >&2
-	[ -z "$output" ]
+	nothing_left_behind
 }
 
 @test "exercise-lib: a check interrupted by SIGTERM exits 130 and leaves no program or scratch folder behind" {
@@ -118,13 +124,7 @@ answer() {
 	wait "$pid" || status=$?
 	assert_status 130
 	grep -qx 'check: interrupted' "$TMP/out"
-	sleep 0.5
-	run pgrep -x "$PROG"
-	printf "left running: %s\n" "$output" >&2
-	[ -z "$output" ]
-	run ls -A "$TMPDIR"
-	ls -lA "$TMPDIR" >&2
-	[ -z "$output" ]
+	nothing_left_behind
 }
 
 @test "exercise-lib: a -Werror in CFLAGS (CI's) does not turn an answer's warning into a compile failure" {

@@ -15,6 +15,17 @@ teardown() {
 	rm -f "$F"
 }
 
+# copies_through_busy LINE BUSY-ENTER-ARGS...: busy-enter ARGS... $F, with
+# stdout in a file: exit 0, every byte copied, and LINE said on stderr.
+copies_through_busy() {
+	local line=$1
+	shift
+	urun_split bash -c 'out=$1; shift; busy-enter "$@" >"$out"' _ "$TMP/out" "$@" "$F"
+	assert_status 0
+	assert_same "$F" "$TMP/out"
+	[[ "$stderr_out" == *"$line"* ]]
+}
+
 @test "a CQ smaller than the reads in flight (--ring 1 -q 32): every byte" {
 	# From Linux 5.13 the kernel keeps the CQEs that do not fit on its
 	# overflow list and goes on accepting SQEs (IORING_FEAT_NODROP); on
@@ -30,10 +41,8 @@ teardown() {
 @test "-EBUSY from io_uring_enter: reaped, submitted again, nothing lost" {
 	local n
 	for n in 1 2 5; do
-		urun_split bash -c 'busy-enter -n "$0" uring-cat -v -q 8 -b 16k "$1" >"$2"' "$n" "$F" "$TMP/out"
-		assert_status 0
-		assert_same "$F" "$TMP/out"
-		[[ "$stderr_out" == *"uring-cat: io_uring_enter said Device or resource busy 1 time(s): reaped, then submitted again"* ]]
+		copies_through_busy "uring-cat: io_uring_enter said Device or resource busy 1 time(s): reaped, then submitted again" \
+			-n "$n" uring-cat -v -q 8 -b 16k
 	done
 }
 
@@ -42,10 +51,8 @@ teardown() {
 	# handlers: the busy answer comes there too.
 	local n
 	for n in 3 10 40; do
-		urun_split bash -c 'busy-enter -n "$0" -e EAGAIN uring-cat -v --ring 1 -q 8 -b 16k "$1" >"$2"' "$n" "$F" "$TMP/out"
-		assert_status 0
-		assert_same "$F" "$TMP/out"
-		[[ "$stderr_out" == *"io_uring_enter said Resource temporarily unavailable 1 time(s)"* ]]
+		copies_through_busy "io_uring_enter said Resource temporarily unavailable 1 time(s)" \
+			-n "$n" -e EAGAIN uring-cat -v --ring 1 -q 8 -b 16k
 	done
 }
 
