@@ -12,14 +12,16 @@
  * process (after a short splice in, the pipe is emptied before the rest is
  * spliced in: a splice into a full pipe waits forever); --direct bypasses
  * the page cache with O_DIRECT, where queue depth pays off because there is
- * real waiting to overlap.
+ * real waiting to overlap. From tmpfs the reads carry IOSQE_ASYNC, so that
+ * the io-wq workers they are handed to run them side by side.
  *
  * Why it matters: links are how io_uring runs a dependent sequence without a
  * round trip to user space, and the cases where a chain breaks are where the
  * published examples go wrong (see README.md).
  *
  * Usage:    cp-linked [-v] [-q DEPTH] [-b BLOCKSIZE] [--splice|--direct] SRC DST
- *           (--direct-fallback=src|dst|both forces the page-cache path)
+ *           (--direct-fallback=src|dst|both forces the page-cache path,
+ *           --async-reads=auto|always|never overrides choose_async())
  * Build:    cc -std=gnu11 -Wall -Wextra -O2 -o cp-linked cp-linked.c -luring
  * Requires: Linux 5.6 (IORING_OP_READ/WRITE, the opcode probe; links since
  *           5.3), 5.7 for --splice (IORING_OP_SPLICE); liburing 2.3 or newer.
@@ -39,9 +41,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>	/* fstatfs */
 #include <unistd.h>
+#include <linux/magic.h>	/* TMPFS_MAGIC */
 
 enum mode { MODE_RW, MODE_SPLICE, MODE_DIRECT };
+enum async { ASYNC_AUTO, ASYNC_ALWAYS, ASYNC_NEVER };	/* --async-reads= */
 
 #define DEFAULT_DEPTH 16
 #define DEFAULT_BLOCK (128 * 1024)
@@ -85,6 +90,8 @@ struct copy {
 	size_t ralign, walign;	/* O_DIRECT alignment of reads, of writes: 1 if none */
 	size_t align;		/* the larger: where blocks start */
 	bool verbose;
+	enum async async_opt;
+	bool async_reads;	/* IOSQE_ASYNC on every read: see choose_async() */
 	bool src_fallback, dst_fallback;	/* --direct-fallback: skip O_DIRECT */
 	const char *src_name, *dst_name;
 	int src, dst;
@@ -117,6 +124,10 @@ static void usage(FILE *f)
 		"  --direct-fallback=src|dst|both\n"
 		"                with --direct: copy that side through the page cache, as\n"
 		"                when its file system refuses O_DIRECT (tmpfs before 6.6)\n"
+		"  --async-reads=auto|always|never\n"
+		"                IOSQE_ASYNC on the reads: auto (the default) sets it in\n"
+		"                read/write mode when SRC is on tmpfs, whose reads io_uring\n"
+		"                hands to io-wq anyway\n"
 		"  -v            print what was submitted and completed, on stderr\n"
 		"  -h, --help    this help\n",
 		prog, DEFAULT_DEPTH, DIRECT_ALIGN);
@@ -146,6 +157,7 @@ static void parse_args(struct copy *c, int argc, char **argv)
 		{ "splice", no_argument, NULL, 's' },
 		{ "direct", no_argument, NULL, 'd' },
 		{ "direct-fallback", required_argument, NULL, 'f' },
+		{ "async-reads", required_argument, NULL, 'a' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -171,6 +183,18 @@ static void parse_args(struct copy *c, int argc, char **argv)
 			c->dst_fallback = !strcmp(optarg, "dst") || !strcmp(optarg, "both");
 			if (!c->src_fallback && !c->dst_fallback) {
 				fprintf(stderr, "%s: --direct-fallback takes src, dst or both\n", prog);
+				exit(2);
+			}
+			break;
+		case 'a':
+			if (!strcmp(optarg, "auto"))
+				c->async_opt = ASYNC_AUTO;
+			else if (!strcmp(optarg, "always"))
+				c->async_opt = ASYNC_ALWAYS;
+			else if (!strcmp(optarg, "never"))
+				c->async_opt = ASYNC_NEVER;
+			else {
+				fprintf(stderr, "%s: --async-reads takes auto, always or never\n", prog);
 				exit(2);
 			}
 			break;
@@ -276,6 +300,29 @@ static size_t try_direct(int fd, const char *name, mode_t mode, bool fallback)
 	return DIRECT_ALIGN;
 }
 
+/*
+ * IOSQE_ASYNC sends a request straight to an io-wq worker, without the
+ * non-blocking try first. That try is wasted when it cannot succeed: io_uring
+ * reads a tmpfs file only in a worker (the "io-wq punts" of README.md). And
+ * the flag does one more thing: io-wq starts another worker for a request
+ * marked IOSQE_ASYNC even while one is running, where a request punted after
+ * its try waits for the one running worker. So on tmpfs the reads of many
+ * pairs run side by side (the writes to DST still run one at a time: io-wq
+ * serialises buffered writes to one file). Elsewhere a cached read completes
+ * inline and the flag would only add a hand-off, and --direct and --splice
+ * have their own paths: auto sets it for read/write mode from tmpfs only.
+ */
+static void choose_async(struct copy *c, const struct stat *st)
+{
+	struct statfs fs;
+
+	if (c->async_opt != ASYNC_AUTO)
+		c->async_reads = c->async_opt == ASYNC_ALWAYS;
+	else
+		c->async_reads = c->mode == MODE_RW && S_ISREG(st->st_mode) &&
+				 fstatfs(c->src, &fs) == 0 && fs.f_type == TMPFS_MAGIC;
+}
+
 static void open_src(struct copy *c, struct stat *st)
 {
 	c->src = open(c->src_name, O_RDONLY | O_CLOEXEC);
@@ -294,6 +341,7 @@ static void open_src(struct copy *c, struct stat *st)
 		c->size = 0;	/* unknown: every block is a probe */
 	if (c->mode == MODE_DIRECT)
 		c->ralign = try_direct(c->src, c->src_name, st->st_mode, c->src_fallback);
+	choose_async(c, st);
 }
 
 /*
@@ -588,10 +636,14 @@ static void prep_write(struct copy *c, struct slot *s, struct io_uring_sqe *sqe)
  */
 static void submit_read(struct copy *c, struct slot *s)
 {
+	unsigned async = c->async_reads ? IOSQE_ASYNC : 0;
+
 	s->rfrom = s->got - s->got % c->ralign;
 	make_room(c, 2);
 	if (!s->linked) {
-		prep_read(c, s, get_sqe(c));
+		struct io_uring_sqe *r = get_sqe(c);
+		prep_read(c, s, r);
+		io_uring_sqe_set_flags(r, async);
 		c->st.lone_reads++;
 		return;
 	}
@@ -599,7 +651,7 @@ static void submit_read(struct copy *c, struct slot *s)
 	s->wlen = s->len - s->wfrom;
 	struct io_uring_sqe *r = get_sqe(c), *w = get_sqe(c);
 	prep_read(c, s, r);
-	io_uring_sqe_set_flags(r, IOSQE_IO_LINK);
+	io_uring_sqe_set_flags(r, IOSQE_IO_LINK | async);
 	prep_write(c, s, w);
 	c->st.pairs++;
 }
@@ -777,6 +829,11 @@ static void report(const struct copy *c)
 
 	fprintf(stderr, "%s: %s mode, %u pair%s of %zu bytes in flight at most\n",
 		prog, names[c->mode], c->depth, c->depth == 1 ? "" : "s", c->block);
+	fprintf(stderr, "%s: reads %s (%s)\n", prog,
+		c->async_reads ? "marked IOSQE_ASYNC" : "tried inline first",
+		c->async_opt == ASYNC_ALWAYS ? "--async-reads=always" :
+		c->async_opt == ASYNC_NEVER ? "--async-reads=never" :
+		c->async_reads ? "SRC is on tmpfs" : "SRC is not on tmpfs, or not read/write mode");
 	fprintf(stderr, "%s: submitted %lu linked pairs, %lu lone reads, %lu lone writes "
 		"in %lu io_uring_enter calls\n",
 		prog, t->pairs, t->lone_reads, t->lone_writes, t->enters);

@@ -9,13 +9,15 @@ load helpers
 	assert_status 0
 }
 
-@test "bats-lint finds '! cmd' before the end of a test, and an early return" {
+@test "bats-lint finds '! cmd' and '[ a ] && [ b ]' before the end of a test, and an early return" {
 	# (written with printf: bats would take an @test line here for its own)
 	local t='@test'
 	printf '%s "a" {\n\t! false\n\ttrue\n}\n' "$t" >"$TMP/x.bats"
 	printf '%s "b" {\n\t[ -e /nonexistent ] || return 0\n\tfalse\n}\n' "$t" >>"$TMP/x.bats"
 	printf '%s "c" {\n\trun ! false\n\t! true\n}\n' "$t" >>"$TMP/x.bats"
 	printf '%s "d" {\n\tanswer '"'"'for (;;) ; return 0;'"'"'\n\tprintf "%%s" "x; return"\n\ttrue\n}\n' "$t" >>"$TMP/x.bats"
+	printf '%s "e" {\n\t[ 1 -eq 2 ] && [ 1 -eq 1 ]\n\t[ 1 -eq 2 ] || { [ 1 -eq 2 ] && [ 1 -eq 1 ]; }\n' "$t" >>"$TMP/x.bats"
+	printf '\tfor i in 1; do [ "$i" = 2 ] && continue; done\n\t[ 1 -eq 1 ] && [ 2 -eq 2 ]\n}\n' >>"$TMP/x.bats"
 	run "$TOP/tools/bats-lint" "$TMP/x.bats"
 	assert_status 1
 	[[ "$output" == *"x.bats:2:"* ]]
@@ -25,4 +27,9 @@ load helpers
 	# a "return" inside quotes is not one
 	[[ "$output" != *"x.bats:14:"* ]]
 	[[ "$output" != *"x.bats:15:"* ]]
+	# "[ a ] && [ b ]" before the end checks only b; as the last line, both
+	[[ "$output" == *"x.bats:19:"* ]]
+	[[ "$output" == *"x.bats:20:"* ]]
+	[[ "$output" != *"x.bats:21:"* ]]
+	[[ "$output" != *"x.bats:22:"* ]]
 }

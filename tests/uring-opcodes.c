@@ -5,7 +5,8 @@
  * sqe_tail, the ones that call is about to hand to the kernel. At exit it
  * writes "OPCODE COUNT" lines (READ_FIXED 12, the kernel's names) to the
  * file named by $URING_OPCODES_OUT, as exercise-lib.bash's ex_opcodes does
- * from the io_uring_submit_req tracepoint when it runs as root.
+ * from the io_uring_submit_req tracepoint when it runs as root. SQEs that
+ * carry IOSQE_ASYNC are counted a second time under "OPCODE+ASYNC".
  *
  * Build:    cc -shared -fPIC -O2 -o uring-opcodes.so uring-opcodes.c -ldl
  * Use:      URING_OPCODES_OUT=ops LD_PRELOAD=./uring-opcodes.so PROG ARGS
@@ -21,7 +22,7 @@
 
 enum { MAX_OP = 256 };
 
-static unsigned long counts[MAX_OP];
+static unsigned long counts[MAX_OP], async_counts[MAX_OP];
 
 /* The kernel's names (io_uring/opdef.c), for the opcodes these lessons use. */
 static const char *op_name(unsigned op)
@@ -63,6 +64,9 @@ static void write_counts(void)
 	for (unsigned op = 0; op < MAX_OP; op++)
 		if (counts[op])
 			fprintf(f, "%s %lu\n", op_name(op), counts[op]);
+	for (unsigned op = 0; op < MAX_OP; op++)
+		if (async_counts[op])
+			fprintf(f, "%s+ASYNC %lu\n", op_name(op), async_counts[op]);
 	fclose(f);
 }
 
@@ -74,8 +78,12 @@ static void count_queued(struct io_uring *ring)
 
 	if (!registered++)
 		atexit(write_counts);
-	for (unsigned i = ring->sq.sqe_head; i != ring->sq.sqe_tail; i++)
-		counts[ring->sq.sqes[i & mask].opcode % MAX_OP]++;
+	for (unsigned i = ring->sq.sqe_head; i != ring->sq.sqe_tail; i++) {
+		const struct io_uring_sqe *sqe = &ring->sq.sqes[i & mask];
+		counts[sqe->opcode % MAX_OP]++;
+		if (sqe->flags & IOSQE_ASYNC)
+			async_counts[sqe->opcode % MAX_OP]++;
+	}
 }
 
 /* real(NAME): liburing's own function of that name. */

@@ -280,7 +280,8 @@ hole_ok() {
 		assert_status 0
 		cmp "$SHM/src" "$SHM/copy"
 		same_space "$SHM/src" "$SHM/copy"
-		[ "$ENTERS" -ge 40 ] && [ "$ENTERS" -le 88 ]
+		[ "$ENTERS" -ge 40 ]
+		[ "$ENTERS" -le 88 ]
 	done
 }
 
@@ -741,4 +742,94 @@ dst_untouched() {
 	urun cp-linked -v "$SHM/src" "$SHM/dst"
 	assert_status 0
 	[[ "$output" == *"read/write mode, 16 pairs of $BLOCK bytes"* ]]
+}
+
+# async_reads CMD...: run CMD with tests/uring-opcodes preloaded; sets
+# $READS (READ SQEs submitted) and $ASYNC (those of them with IOSQE_ASYNC).
+# The preload reads the flags on the SQEs themselves: it needs a cp-linked
+# linked against the shared liburing (what `make` builds); with a static
+# one (tools/liburing-matrix) only the -v line can be checked.
+async_reads() {
+	if ! ldd "$LESSON/cp-linked" | grep -q liburing; then
+		echo "# cp-linked has liburing linked in statically: the SQE flags are out of reach" >&3
+		urun "$@"
+		READS=
+		return
+	fi
+	${CC:-cc} -shared -fPIC -o "$TMP/uring-opcodes.so" "$TOP/tests/uring-opcodes.c" -ldl
+	urun env LD_PRELOAD="$TMP/uring-opcodes.so" ASAN_OPTIONS=verify_asan_link_order=0 \
+		URING_OPCODES_OUT="$TMP/ops" "$@"
+	READS=$(awk '$1 == "READ" { print $2 }' "$TMP/ops")
+	ASYNC=$(awk '$1 == "READ+ASYNC" { print $2 }' "$TMP/ops")
+	ASYNC=${ASYNC:-0}
+	echo "READ SQEs: $READS, with IOSQE_ASYNC: $ASYNC" >&2
+}
+
+# expect_async all|none: what async_reads counted (6 blocks and a read
+# that finds the end of file), if it could count.
+expect_async() {
+	if [ -n "$READS" ]; then
+		[ "$READS" -eq 7 ]
+		[ "$ASYNC" -eq "$([ "$1" = all ] && echo 7 || echo 0)" ]
+	fi
+}
+
+# choose_async(): from tmpfs every read carries IOSQE_ASYNC (io-wq then runs
+# them side by side, README.md "What the punt costs"), from anywhere else
+# none does unless --async-reads=always; never turns it off on tmpfs; and
+# --splice keeps its own path.
+@test "--async-reads: auto marks every read IOSQE_ASYNC from tmpfs, never turns that off, --splice keeps its path" {
+	make_file "$SHM/src" $((5 * BLOCK + 77))
+
+	async_reads cp-linked -v "$SHM/src" "$SHM/dst"
+	assert_status 0
+	assert_same "$SHM/src" "$SHM/dst"
+	[[ "$output" == *"reads marked IOSQE_ASYNC (SRC is on tmpfs)"* ]]
+	expect_async all
+
+	async_reads cp-linked -v --async-reads=never "$SHM/src" "$SHM/dst"
+	assert_status 0
+	assert_same "$SHM/src" "$SHM/dst"
+	[[ "$output" == *"reads tried inline first (--async-reads=never)"* ]]
+	expect_async none
+
+	async_reads cp-linked -v --splice "$SHM/src" "$SHM/dst"
+	assert_status 0
+	assert_same "$SHM/src" "$SHM/dst"
+	[[ "$output" == *"reads tried inline first (SRC is not on tmpfs, or not read/write mode)"* ]]
+}
+
+# The same from a disk file system (/tmp, else /var/tmp: the kernel
+# matrix's guests have /var/tmp on ext4).
+@test "--async-reads: auto leaves the reads from a disk file system alone, always marks them" {
+	local d disk=
+	for d in "$DISK" /var/tmp; do
+		[ "$(stat -f -c %T "$d")" = tmpfs ] && continue
+		disk=$(mktemp -d "$d/cp-linked-async.XXXXXX")
+		DISK_CLEAN+=("$disk")
+		break
+	done
+	echo "a folder on a disk file system: '$disk' (/tmp and /var/tmp tried)" >&2
+	[ -n "$disk" ]
+	make_file "$disk/src" $((5 * BLOCK + 77))
+
+	async_reads cp-linked -v "$disk/src" "$SHM/dst"
+	assert_status 0
+	assert_same "$disk/src" "$SHM/dst"
+	[[ "$output" == *"reads tried inline first (SRC is not on tmpfs"* ]]
+	expect_async none
+
+	async_reads cp-linked -v --async-reads=always "$disk/src" "$SHM/dst"
+	assert_status 0
+	assert_same "$disk/src" "$SHM/dst"
+	[[ "$output" == *"reads marked IOSQE_ASYNC (--async-reads=always)"* ]]
+	expect_async all
+}
+
+@test "--async-reads takes auto, always or never" {
+	make_file "$SHM/src" 100
+	urun cp-linked --async-reads=sometimes "$SHM/src" "$SHM/dst"
+	assert_status 2
+	[ "$output" = "cp-linked: --async-reads takes auto, always or never" ]
+	[ ! -e "$SHM/dst" ]
 }

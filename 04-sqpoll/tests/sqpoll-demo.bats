@@ -126,7 +126,7 @@ same_as_cksum() {
 		# Only a kernel older than 5.12 may say so.
 		read -r major minor _ < <(uname -r | tr '.-' '  ')
 		echo "no iou-sqp thread on $(uname -r)" >&2
-		[ "$major" -lt 5 ] || { [ "$major" -eq 5 ] && [ "$minor" -lt 12 ]; }
+		(( major < 5 || (major == 5 && minor < 12) ))
 	else
 		printf '%s\n' "$output" | grep -Eq 'CPU, poller thread: +[0-9.]+ ms \(iou-sqp-[0-9]+\)'
 	fi

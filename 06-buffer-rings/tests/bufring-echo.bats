@@ -81,7 +81,8 @@ nfds() {
 	rss=$(sed -n 's/.* srv_rss_kb=\([0-9]*\).*/\1/p' <<<"$output")
 	server_stop
 	echo "VmRSS ${rss0} KiB at start, ${rss} KiB holding 2000 idle connections" >&2
-	[ -n "$rss0" ] && [ -n "$rss" ]
+	[ -n "$rss0" ]
+	[ -n "$rss" ]
 	[ $((rss - rss0)) -lt 1000 ]
 }
 

@@ -51,7 +51,7 @@ row() {
 		# Only a kernel older than 6.1 may lack the rows.
 		read -r major minor _ < <(uname -r | tr '.-' '  ')
 		echo "no DEFER_TASKRUN rows on $(uname -r)" >&2
-		[ "$major" -lt 6 ] || { [ "$major" -eq 6 ] && [ "$minor" -lt 1 ]; }
+		(( major < 6 || (major == 6 && minor < 1) ))
 	else
 		[ "$(row eventfd DEFER_TASKRUN "task work")" = "yes no" ]
 	fi
