@@ -15,9 +15,12 @@
 # cp-linked calls ftruncate), so each run frees the old copy's pages and
 # fills fresh ones: the same work for every command. CPU is user+sys of all
 # threads, io-wq workers included. Each comparison prints its limit beside
-# it: the same comparison pinned to one CPU for tmpfs (no cross-CPU wake-up
-# of the io-wq worker), fio's O_DIRECT read bandwidth, measured in the same
-# run, for the direct copy.
+# it: for tmpfs the same comparison pinned to one CPU, the copy without
+# IOSQE_ASYNC on its reads (--async-reads=never, the path before it), and
+# dd's own spread (how much this machine moves a run that does not change);
+# for the direct copy fio on the same disk in the same run: reading alone,
+# writing alone, and reading and writing at once, which is a copy's work
+# without the wait of each write for its read: the disk's limit for a copy.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -65,6 +68,8 @@ pair() {
 	A_WALL=$(cut -d' ' -f1 "$SHM/a" | median); A_CPU=$(cut -d' ' -f2 "$SHM/a" | median)
 	A_MIN=$(cut -d' ' -f1 "$SHM/a" | sort -g | head -n 1)
 	A_MAX=$(cut -d' ' -f1 "$SHM/a" | sort -g | tail -n 1)
+	B_MIN=$(cut -d' ' -f1 "$SHM/b" | sort -g | head -n 1)
+	B_MAX=$(cut -d' ' -f1 "$SHM/b" | sort -g | tail -n 1)
 	B_WALL=$(cut -d' ' -f1 "$SHM/b" | median); B_CPU=$(cut -d' ' -f2 "$SHM/b" | median)
 	RATIO=$(median <"$SHM/r")
 	A_LABEL=$la; B_LABEL=$lb
@@ -95,17 +100,36 @@ tsv() {	# tsv CASE METRIC VALUE
 	printf '03-cp-linked\t%s\t%s\t%s\n' "$1" "$2" "$3" >>"$TSV"
 }
 
-# fio_mbs RW DIR: fio's O_DIRECT bandwidth in MB/s with the io_uring engine,
-# 1 MiB blocks, 16 in flight, SIZE_MB of DIR/src (read) or DIR/fio (write).
-fio_mbs() {
-	local file=$2/src
-	[ "$1" = read ] || file=$2/fio
-	timeout 300 fio --name=limit --filename="$file" --rw="$1" --bs=1M --direct=1 \
-		--ioengine=io_uring --iodepth=16 --size="${SIZE_MB}M" --output-format=json 2>/dev/null |
-		awk -v rw="\"$1\"" '$1 == rw && $2 == ":" { inside = 1 } inside && $1 == "\"bw_bytes\"" {
-			gsub(/,/, "", $3); printf "%.0f\n", $3 / 1e6; exit }'
-	rm -f "$2/fio"
+# fio_secs DIR read|write|both: seconds fio takes, with the io_uring engine,
+# O_DIRECT, 1 MiB blocks, 16 in flight, to read SIZE_MB of DIR/src, to
+# write as much to DIR/fio, or to do both at the same time (two jobs; the
+# time is the slower job's). fio's terse format: field 9 is a job's read
+# time in ms, field 50 its write time.
+fio_secs() {
+	local jobs=()
+	[ "$2" = write ] || jobs+=(--name=read --rw=read --filename="$1/src")
+	[ "$2" = read ] || jobs+=(--name=write --rw=write --filename="$1/fio")
+	timeout 300 fio --output-format=terse --terse-version=3 --ioengine=io_uring --direct=1 \
+		--bs=1M --iodepth=16 --size="${SIZE_MB}M" "${jobs[@]}" 2>/dev/null |
+		awk -F';' '{ t = $9 > $50 ? $9 : $50; if (t > m) m = t } END { printf "%.3f\n", m / 1000 }'
+	rm -f "$1/fio"
 }
+
+# fio_limits DIR: FIO_READ FIO_WRITE FIO_BOTH, medians of 3 rounds of the
+# three fio runs.
+fio_limits() {
+	local i w
+	: >"$SHM/fr"; : >"$SHM/fw"; : >"$SHM/fb"
+	for ((i = 0; i < 3; i++)); do
+		for w in read write both; do
+			fio_secs "$1" $w >>"$SHM/f${w:0:1}"
+		done
+	done
+	FIO_READ=$(median <"$SHM/fr"); FIO_WRITE=$(median <"$SHM/fw"); FIO_BOTH=$(median <"$SHM/fb")
+}
+
+# x A B: A / B to two places.
+x() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
 
 make_src() {	# make_src DIR: SIZE_MB of random bytes, read once so it is cached
 	dd if=/dev/urandom of="$1/src" bs=1M count="$SIZE_MB" status=none
@@ -113,29 +137,33 @@ make_src() {	# make_src DIR: SIZE_MB of random bytes, read once so it is cached
 }
 
 compare() {
-	local pin_ratio spread fio_r fio_w frac
+	local pin_ratio never_ratio dd_spread spread frac
 	echo "## cp-linked vs baselines: $SIZE_MB MiB, $RUNS alternating runs, medians ($(date -u '+%F %H:%M'), $(nproc) vCPUs, $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg))"
 	echo
 	echo "| case | cp-linked | baseline | cp-linked's time as a multiple of the baseline's | limit | goal |"
 	echo "|---|---|---|---|---|---|"
 	make_src "$SHM"
-	# tmpfs: first pinned to one CPU (the limit), then as a reader runs it.
+	# tmpfs: first pinned to one CPU, then without IOSQE_ASYNC on the reads
+	# (the path before it), then as a reader runs it.
 	pair "$RUNS" "cp-linked" taskset -c 0 "$CL" "$SHM/src" "$SHM/d1" -- \
 		"dd bs=128k" taskset -c 0 dd if="$SHM/src" of="$SHM/d2" bs=128k status=none
 	pin_ratio=$RATIO
 	tsv "tmpfs read/write vs dd, pinned" ratio "$pin_ratio"
 	tsv "tmpfs read/write vs dd, pinned" wall_s "$A_WALL"
+	pair "$RUNS" "cp-linked --async-reads=never" "$CL" --async-reads=never "$SHM/src" "$SHM/d1" -- \
+		"dd bs=128k" dd if="$SHM/src" of="$SHM/d2" bs=128k status=none
+	never_ratio=$RATIO
+	spread=$(x "$A_MAX" "$A_MIN")
+	row "tmpfs read/write, reads not IOSQE_ASYNC, vs dd" "slowest of $RUNS runs $spread x the fastest" "(the path before IOSQE_ASYNC)"
+	tsv "tmpfs read/write, reads not IOSQE_ASYNC, vs dd" spread "$spread"
 	pair "$RUNS" "cp-linked" "$CL" "$SHM/src" "$SHM/d1" -- \
 		"dd bs=128k" dd if="$SHM/src" of="$SHM/d2" bs=128k status=none
-	spread=$(awk -v a="$A_MIN" -v b="$A_MAX" 'BEGIN { printf "%.2f", (a > 0 ? b / a : 0) }')
-	row "tmpfs read/write vs dd" "pinned to one CPU: $(times "$pin_ratio" "dd's"); slowest of $RUNS unpinned runs $spread x the fastest" \
+	spread=$(x "$A_MAX" "$A_MIN")
+	dd_spread=$(x "$B_MAX" "$B_MIN")
+	row "tmpfs read/write vs dd" "slowest of $RUNS runs $spread x the fastest (dd's own: $dd_spread x); pinned to one CPU: $(times "$pin_ratio" "dd's"); reads not IOSQE_ASYNC: $(times "$never_ratio" "dd's")" \
 		"<= 1.2 x dd's time; slowest <= 1.3 x fastest"
 	tsv "tmpfs read/write vs dd" spread "$spread"
-	pair "$RUNS" "cp-linked -b 1M" "$CL" -b 1M "$SHM/src" "$SHM/d1" -- \
-		"dd bs=128k" dd if="$SHM/src" of="$SHM/d2" bs=128k status=none
-	spread=$(awk -v a="$A_MIN" -v b="$A_MAX" 'BEGIN { printf "%.2f", (a > 0 ? b / a : 0) }')
-	row "tmpfs read/write -b 1M vs dd" "slowest of $RUNS runs $spread x the fastest" "(a remedy tried: 8 x fewer punted writes)"
-	tsv "tmpfs read/write -b 1M vs dd" spread "$spread"
+	tsv "tmpfs read/write vs dd" dd_spread "$dd_spread"
 	pair "$RUNS" "cp-linked --splice" "$CL" --splice -b 1M "$SHM/src" "$SHM/d3" -- \
 		"cp" cp "$SHM/src" "$SHM/d4"
 	row "tmpfs splice vs cp" "-" "<= 1.2 x cp's time"
@@ -143,46 +171,54 @@ compare() {
 	rm -f "$SHM"/*
 
 	make_src "$DISK"
-	fio_r=$(fio_mbs read "$DISK"); fio_w=$(fio_mbs write "$DISK")
-	tsv "ext4 O_DIRECT limit" fio_read_mbs "$fio_r"
-	tsv "ext4 O_DIRECT limit" fio_write_mbs "$fio_w"
+	fio_limits "$DISK"
+	tsv "ext4 O_DIRECT limit" fio_read_s "$FIO_READ"
+	tsv "ext4 O_DIRECT limit" fio_write_s "$FIO_WRITE"
+	tsv "ext4 O_DIRECT limit" fio_both_s "$FIO_BOTH"
 	pair "$RUNS" "cp-linked --direct" "$CL" --direct "$DISK/src" "$DISK/d1" -- \
 		"dd direct bs=1M" dd if="$DISK/src" of="$DISK/d2" bs=1M iflag=direct oflag=direct status=none
-	frac=$(awk -v m="$(mbs "$A_WALL")" -v f="$fio_r" 'BEGIN { printf "%.2f", (f > 0 ? m / f : 0) }')
-	row "ext4 O_DIRECT vs dd 1M" "fio O_DIRECT read $fio_r MB/s, write $fio_w MB/s: the copy moves $frac x fio's read rate" \
+	frac=$(x "$(mbs "$A_WALL")" "$(mbs "$FIO_READ")")
+	row "ext4 O_DIRECT vs dd 1M" "fio: read alone $FIO_READ s ($(mbs "$FIO_READ") MB/s), write alone $FIO_WRITE s, both at once $FIO_BOTH s; the copy moves $frac x fio's read rate and takes $(x "$A_WALL" "$FIO_BOTH") x both at once, dd $(x "$B_WALL" "$FIO_BOTH") x" \
 		">= 0.85 x fio's read rate; <= 0.75 x dd's time"
 	tsv "ext4 O_DIRECT vs dd 1M" fraction_of_fio_read "$frac"
+	tsv "ext4 O_DIRECT vs dd 1M" x_fio_both "$(x "$A_WALL" "$FIO_BOTH")"
+	tsv "ext4 O_DIRECT vs dd 1M" dd_x_fio_both "$(x "$B_WALL" "$FIO_BOTH")"
 	pair "$RUNS" "cp-linked --direct -b 128k" "$CL" --direct -b 128k "$DISK/src" "$DISK/d1" -- \
 		"dd direct bs=128k" dd if="$DISK/src" of="$DISK/d2" bs=128k iflag=direct oflag=direct status=none
 	row "ext4 O_DIRECT 128k vs dd 128k" "-" "(the block size dd is weakest at)"
 	cmp "$DISK/src" "$DISK/d1"
 	rm -f "$DISK"/*
 	echo
-	echo "fio: io_uring engine, O_DIRECT, 1 MiB blocks, 16 in flight, on the file system of $DISK_DIR_SHOWN."
+	echo "fio: io_uring engine, O_DIRECT, 1 MiB blocks, 16 in flight, $SIZE_MB MiB, on the file system of $DISK_DIR_SHOWN; medians of 3 rounds. \"Both at once\" reads the source and writes another file in two jobs at the same time: a copy's reads and writes without the wait of each write for its read."
 	echo
 }
 
-# The why: syscalls, context switches and io-wq punts of one run each.
+# The why: system calls, io-wq punts and workers, context switches and CPU
+# of each command, perf stat's means of 3 runs.
 why() {
 	local f=$1; shift
-	perf stat -x, -e syscalls:sys_enter_io_uring_enter,raw_syscalls:sys_enter,context-switches,io_uring:io_uring_queue_async_work,task-clock \
+	perf stat -r 3 -x, -e syscalls:sys_enter_io_uring_enter,raw_syscalls:sys_enter,context-switches \
+		-e io_uring:io_uring_queue_async_work,task:task_newtask,task-clock,duration_time \
 		-o "$SHM/perf" "$@" >/dev/null 2>&1 || { echo "| \`$f\` | (perf stat failed) |"; return; }
 	awk -F, -v f="$f" '
 		$3 ~ /io_uring_enter/ { e = $1 } $3 ~ /raw_syscalls/ { s = $1 }
-		$3 ~ /context-switches/ { c = $1 } $3 ~ /queue_async_work/ { q = $1 } $3 ~ /task-clock/ { t = $1 }
-		END { printf "| `%s` | %s | %s | %s | %s | %.0f |\n", f, s, e, q, c, t }' "$SHM/perf"
+		$3 ~ /context-switches/ { c = $1 } $3 ~ /queue_async_work/ { q = $1 }
+		$3 ~ /task_newtask/ { w = $1 } $3 ~ /task-clock/ { t = $1 } $3 ~ /duration_time/ { d = $1 / 1e6 }
+		END { printf "| `%s` | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %.2f |\n",
+			f, s, e, q, w, c, t, d, (d > 0 ? t / d : 0) }' "$SHM/perf"
 }
 
 explain() {
 	command -v perf >/dev/null || { echo "(perf not installed: no syscall table)"; return; }
-	echo "## Where the time goes: one run each, perf stat ($SIZE_MB MiB on tmpfs)"
+	echo "## Where the time goes: perf stat, means of 3 runs ($SIZE_MB MiB on tmpfs)"
 	echo
-	echo "| command | syscalls | io_uring_enter | io-wq punts | context switches | task-clock ms |"
-	echo "|---|---|---|---|---|---|"
+	echo "| command | syscalls | io_uring_enter | io-wq punts | threads started (io-wq workers) | context switches | CPU ms | wall ms | CPUs busy |"
+	echo "|---|---|---|---|---|---|---|---|---|"
 	make_src "$SHM"
 	why "dd bs=128k" dd if="$SHM/src" of="$SHM/d" bs=128k status=none
 	why "cp" cp "$SHM/src" "$SHM/d"
 	why "cp-linked" "$CL" "$SHM/src" "$SHM/d"
+	why "cp-linked --async-reads=never" "$CL" --async-reads=never "$SHM/src" "$SHM/d"
 	why "cp-linked -q 1" "$CL" -q 1 "$SHM/src" "$SHM/d"
 	why "cp-linked --splice -b 1M" "$CL" --splice -b 1M "$SHM/src" "$SHM/d"
 	rm -f "$SHM"/*
