@@ -13,7 +13,8 @@
  * spliced in: a splice into a full pipe waits forever); --direct bypasses
  * the page cache with O_DIRECT, where queue depth pays off because there is
  * real waiting to overlap. From tmpfs the reads carry IOSQE_ASYNC, so that
- * the io-wq workers they are handed to run them side by side.
+ * the io-wq workers they are handed to run them side by side, on a ring
+ * with DEFER_TASKRUN, so that the linked writes still run one at a time.
  *
  * Why it matters: links are how io_uring runs a dependent sequence without a
  * round trip to user space, and the cases where a chain breaks are where the
@@ -21,10 +22,13 @@
  *
  * Usage:    cp-linked [-v] [-q DEPTH] [-b BLOCKSIZE] [--splice|--direct] SRC DST
  *           (--direct-fallback=src|dst|both forces the page-cache path,
- *           --async-reads=auto|always|never overrides choose_async())
+ *           --async-reads=auto|always|never overrides choose_async(),
+ *           --no-defer-taskrun forces the ring of kernels before 6.1)
  * Build:    cc -std=gnu11 -Wall -Wextra -O2 -o cp-linked cp-linked.c -luring
  * Requires: Linux 5.6 (IORING_OP_READ/WRITE, the opcode probe; links since
- *           5.3), 5.7 for --splice (IORING_OP_SPLICE); liburing 2.3 or newer.
+ *           5.3), 5.7 for --splice (IORING_OP_SPLICE), 6.1 for DEFER_TASKRUN
+ *           (used with IOSQE_ASYNC reads, else a plain ring); liburing 2.3
+ *           or newer.
  * Leaves out: registered buffers and files, fsync at the end (both are
  *           exercises), copy_file_range, reflinks, metadata (mode, times).
  */
@@ -92,6 +96,8 @@ struct copy {
 	bool verbose;
 	enum async async_opt;
 	bool async_reads;	/* IOSQE_ASYNC on every read: see choose_async() */
+	bool no_defer;		/* --no-defer-taskrun */
+	bool defer_taskrun;	/* the ring has SINGLE_ISSUER | DEFER_TASKRUN */
 	bool src_fallback, dst_fallback;	/* --direct-fallback: skip O_DIRECT */
 	const char *src_name, *dst_name;
 	int src, dst;
@@ -128,6 +134,9 @@ static void usage(FILE *f)
 		"                IOSQE_ASYNC on the reads: auto (the default) sets it in\n"
 		"                read/write mode when SRC is on tmpfs, whose reads io_uring\n"
 		"                hands to io-wq anyway\n"
+		"  --no-defer-taskrun\n"
+		"                with IOSQE_ASYNC reads, a ring without DEFER_TASKRUN, as\n"
+		"                before Linux 6.1\n"
 		"  -v            print what was submitted and completed, on stderr\n"
 		"  -h, --help    this help\n",
 		prog, DEFAULT_DEPTH, DIRECT_ALIGN);
@@ -158,6 +167,7 @@ static void parse_args(struct copy *c, int argc, char **argv)
 		{ "direct", no_argument, NULL, 'd' },
 		{ "direct-fallback", required_argument, NULL, 'f' },
 		{ "async-reads", required_argument, NULL, 'a' },
+		{ "no-defer-taskrun", no_argument, NULL, 'D' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -198,6 +208,7 @@ static void parse_args(struct copy *c, int argc, char **argv)
 				exit(2);
 			}
 			break;
+		case 'D': c->no_defer = true; break;
 		case 'h':
 			usage(stdout);
 			if (fflush(stdout) == EOF)	/* -h >/dev/full, -h >&- */
@@ -225,13 +236,34 @@ static void parse_args(struct copy *c, int argc, char **argv)
 }
 
 /*
- * The ring comes first, before any file is opened: where io_uring is
- * blocked we exit 77 without having created or truncated DST.
+ * The ring comes after SRC is opened (reading changes nothing), because its
+ * flags depend on where SRC is, and before DST: where io_uring is blocked we
+ * exit 77 without having created or truncated DST.
+ *
+ * With IOSQE_ASYNC reads, also IORING_SETUP_DEFER_TASKRUN (6.1; it needs
+ * SINGLE_ISSUER, and one thread is all we have). Where a chain goes on
+ * after its read decides where the write runs: on a plain ring the io-wq
+ * worker that completed the read runs the linked write itself, at once, so
+ * every worker writes to DST and they queue on DST's inode lock. With
+ * DEFER_TASKRUN a completion is task work for this thread, run when it
+ * waits: it starts the write, which io-wq then runs as a buffered write to
+ * one file, one at a time (README.md, "What the punt costs"). Before 6.1
+ * the kernel says EINVAL, and gets the plain ring --no-defer-taskrun asks for.
  */
 static void setup_ring(struct copy *c)
 {
 	/* Each slot has at most two SQEs outstanding, so the SQ never fills. */
-	int ret = io_uring_queue_init(2 * c->depth, &c->ring, 0);
+	unsigned entries = 2 * c->depth;
+	int ret = -EINVAL;
+
+	c->defer_taskrun = c->async_reads && !c->no_defer;
+	if (c->defer_taskrun)
+		ret = io_uring_queue_init(entries, &c->ring, IORING_SETUP_SINGLE_ISSUER |
+					  IORING_SETUP_DEFER_TASKRUN);
+	if (ret == -EINVAL) {
+		c->defer_taskrun = false;
+		ret = io_uring_queue_init(entries, &c->ring, 0);
+	}
 	if (ret == -EPERM || ret == -ENOSYS) {
 		fprintf(stderr, "%s: io_uring_queue_init: %s: io_uring is %s\n", prog,
 			strerror(-ret), ret == -EPERM ?
@@ -829,11 +861,15 @@ static void report(const struct copy *c)
 
 	fprintf(stderr, "%s: %s mode, %u pair%s of %zu bytes in flight at most\n",
 		prog, names[c->mode], c->depth, c->depth == 1 ? "" : "s", c->block);
-	fprintf(stderr, "%s: reads %s (%s)\n", prog,
+	fprintf(stderr, "%s: reads %s (%s), %s\n", prog,
 		c->async_reads ? "marked IOSQE_ASYNC" : "tried inline first",
 		c->async_opt == ASYNC_ALWAYS ? "--async-reads=always" :
 		c->async_opt == ASYNC_NEVER ? "--async-reads=never" :
-		c->async_reads ? "SRC is on tmpfs" : "SRC is not on tmpfs, or not read/write mode");
+		c->async_reads ? "SRC is on tmpfs" : "SRC is not on tmpfs, or not read/write mode",
+		c->defer_taskrun ? "ring with DEFER_TASKRUN" :
+		!c->async_reads ? "plain ring" :
+		c->no_defer ? "plain ring (--no-defer-taskrun)" :
+		"plain ring (DEFER_TASKRUN needs Linux 6.1)");
 	fprintf(stderr, "%s: submitted %lu linked pairs, %lu lone reads, %lu lone writes "
 		"in %lu io_uring_enter calls\n",
 		prog, t->pairs, t->lone_reads, t->lone_writes, t->enters);
@@ -871,8 +907,8 @@ int main(int argc, char **argv)
 	/* Past RLIMIT_FSIZE a write must fail with EFBIG, not kill us. */
 	signal(SIGXFSZ, SIG_IGN);
 	/* Everything that can fail before the copy starts, then DST. */
-	setup_ring(&c);
 	open_src(&c, &src_st);
+	setup_ring(&c);
 	setup_slots(&c);
 	open_dst(&c, &src_st);
 	fit_depth(&c);

@@ -833,3 +833,58 @@ expect_async() {
 	[ "$output" = "cp-linked: --async-reads takes auto, always or never" ]
 	[ ! -e "$SHM/dst" ]
 }
+
+# setups CMD...: run CMD under strace, keeping its io_uring_setup calls;
+# sets $status, $output and SETUP, the flags each call asked for, as
+# strace prints them ("0", "0x3000 /* IORING_SETUP_??? */" or the names).
+setups() {
+	ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 \
+		urun strace -qq -e trace=io_uring_setup -o "$TMP/setup" "$@"
+	mapfile -t SETUP < <(sed -n 's/^io_uring_setup([0-9]*, {flags=\([^,]*\),.*/\1/p' "$TMP/setup")
+	echo "io_uring_setup flags: ${SETUP[*]}" >&2
+}
+
+# defer_bit FLAGS: 1 if FLAGS has IORING_SETUP_DEFER_TASKRUN (1 << 13).
+defer_bit() {
+	case $1 in
+	*DEFER_TASKRUN*) echo 1 ;;
+	*) echo $(( ${1%% *} >> 13 & 1 )) ;;
+	esac
+}
+
+# setup_ring(): IOSQE_ASYNC reads come with DEFER_TASKRUN, so that the
+# linked writes start in this thread and not in the worker that read.
+@test "IOSQE_ASYNC reads ask for DEFER_TASKRUN (plain ring before 6.1, or with --no-defer-taskrun); other reads get a plain ring" {
+	local major minor
+	read -r major minor _ < <(uname -r | tr '.-' '  ')
+	make_file "$SHM/src" $((5 * BLOCK + 77))
+	setups cp-linked -v "$SHM/src" "$SHM/dst"
+	assert_status 0
+	assert_same "$SHM/src" "$SHM/dst"
+	[ "$(defer_bit "${SETUP[0]}")" = 1 ]
+	if (( major > 6 || (major == 6 && minor >= 1) )); then
+		[[ "$output" == *"reads marked IOSQE_ASYNC (SRC is on tmpfs), ring with DEFER_TASKRUN"* ]]
+		[ "${#SETUP[@]}" -eq 1 ]
+	else
+		# refused with EINVAL, then a plain ring
+		[[ "$output" == *"plain ring (DEFER_TASKRUN needs Linux 6.1)"* ]]
+		[ "${#SETUP[@]}" -eq 2 ]
+		[ "$(defer_bit "${SETUP[1]}")" = 0 ]
+	fi
+
+	setups cp-linked -v --no-defer-taskrun "$SHM/src" "$SHM/dst"
+	assert_status 0
+	assert_same "$SHM/src" "$SHM/dst"
+	[[ "$output" == *"reads marked IOSQE_ASYNC (SRC is on tmpfs), plain ring (--no-defer-taskrun)"* ]]
+	[ "${#SETUP[@]}" -eq 1 ]
+	[ "$(defer_bit "${SETUP[0]}")" = 0 ]
+
+	for opt in --async-reads=never --splice; do
+		setups cp-linked -v $opt "$SHM/src" "$SHM/dst"
+		assert_status 0
+		assert_same "$SHM/src" "$SHM/dst"
+		[[ "$output" == *"), plain ring"* ]]
+		[ "${#SETUP[@]}" -eq 1 ]
+		[ "$(defer_bit "${SETUP[0]}")" = 0 ]
+	done
+}
