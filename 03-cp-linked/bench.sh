@@ -137,14 +137,15 @@ make_src() {	# make_src DIR: SIZE_MB of random bytes, read once so it is cached
 }
 
 compare() {
-	local pin_ratio never_ratio dd_spread spread frac
+	local pin_ratio dd_spread spread frac
 	echo "## cp-linked vs baselines: $SIZE_MB MiB, $RUNS alternating runs, medians ($(date -u '+%F %H:%M'), $(nproc) vCPUs, $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg))"
 	echo
 	echo "| case | cp-linked | baseline | cp-linked's time as a multiple of the baseline's | limit | goal |"
 	echo "|---|---|---|---|---|---|"
 	make_src "$SHM"
-	# tmpfs: first pinned to one CPU, then without IOSQE_ASYNC on the reads
-	# (the path before it), then as a reader runs it.
+	# tmpfs: first pinned to one CPU (the limit: nothing runs side by
+	# side), then the two ways the program ran before its default, then the
+	# default, as a reader runs it.
 	pair "$RUNS" "cp-linked" taskset -c 0 "$CL" "$SHM/src" "$SHM/d1" -- \
 		"dd bs=128k" taskset -c 0 dd if="$SHM/src" of="$SHM/d2" bs=128k status=none
 	pin_ratio=$RATIO
@@ -152,15 +153,17 @@ compare() {
 	tsv "tmpfs read/write vs dd, pinned" wall_s "$A_WALL"
 	pair "$RUNS" "cp-linked --async-reads=never" "$CL" --async-reads=never "$SHM/src" "$SHM/d1" -- \
 		"dd bs=128k" dd if="$SHM/src" of="$SHM/d2" bs=128k status=none
-	never_ratio=$RATIO
-	spread=$(x "$A_MAX" "$A_MIN")
-	row "tmpfs read/write, reads not IOSQE_ASYNC, vs dd" "slowest of $RUNS runs $spread x the fastest" "(the path before IOSQE_ASYNC)"
-	tsv "tmpfs read/write, reads not IOSQE_ASYNC, vs dd" spread "$spread"
+	row "tmpfs read/write, reads tried inline first, vs dd" "slowest of $RUNS runs $(x "$A_MAX" "$A_MIN") x the fastest" "(one io-wq worker does every read and write)"
+	tsv "tmpfs read/write, reads tried inline first, vs dd" spread "$(x "$A_MAX" "$A_MIN")"
+	pair "$RUNS" "cp-linked --no-defer-taskrun" "$CL" --no-defer-taskrun "$SHM/src" "$SHM/d1" -- \
+		"dd bs=128k" dd if="$SHM/src" of="$SHM/d2" bs=128k status=none
+	row "tmpfs read/write, IOSQE_ASYNC reads on a plain ring, vs dd" "slowest of $RUNS runs $(x "$A_MAX" "$A_MIN") x the fastest" "(reads side by side; so are the writes, on one lock)"
+	tsv "tmpfs read/write, IOSQE_ASYNC reads on a plain ring, vs dd" spread "$(x "$A_MAX" "$A_MIN")"
 	pair "$RUNS" "cp-linked" "$CL" "$SHM/src" "$SHM/d1" -- \
 		"dd bs=128k" dd if="$SHM/src" of="$SHM/d2" bs=128k status=none
 	spread=$(x "$A_MAX" "$A_MIN")
 	dd_spread=$(x "$B_MAX" "$B_MIN")
-	row "tmpfs read/write vs dd" "slowest of $RUNS runs $spread x the fastest (dd's own: $dd_spread x); pinned to one CPU: $(times "$pin_ratio" "dd's"); reads not IOSQE_ASYNC: $(times "$never_ratio" "dd's")" \
+	row "tmpfs read/write vs dd" "pinned to one CPU: $(times "$pin_ratio" "dd's"); slowest of $RUNS unpinned runs $spread x the fastest, dd's own $dd_spread x" \
 		"<= 1.2 x dd's time; slowest <= 1.3 x fastest"
 	tsv "tmpfs read/write vs dd" spread "$spread"
 	tsv "tmpfs read/write vs dd" dd_spread "$dd_spread"
@@ -193,10 +196,22 @@ compare() {
 	echo
 }
 
+# spinning CMD...: the share of CMD's CPU samples, in percent, in
+# rwsem_spin_on_owner: threads waiting for a lock held by another thread
+# that is running (here DST's inode lock, taken by every write).
+spinning() {
+	perf record -q -o "$SHM/rec" -- "$@" >/dev/null 2>&1 || { echo "-"; return; }
+	perf report -i "$SHM/rec" --no-children --sort sym --stdio -q 2>/dev/null |
+		awk '$NF == "rwsem_spin_on_owner" { sub(/%/, "", $1); s += $1 } END { printf "%.0f\n", s }'
+	rm -f "$SHM/rec"
+}
+
 # The why: system calls, io-wq punts and workers, context switches and CPU
-# of each command, perf stat's means of 3 runs.
+# of each command, perf stat's means of 3 runs, and one more run's lock
+# spinning.
 why() {
-	local f=$1; shift
+	local f=$1 spin; shift
+	spin=$(spinning "$@")
 	perf stat -r 3 -x, -e syscalls:sys_enter_io_uring_enter,raw_syscalls:sys_enter,context-switches \
 		-e io_uring:io_uring_queue_async_work,task:task_newtask,task-clock,duration_time \
 		-o "$SHM/perf" "$@" >/dev/null 2>&1 || { echo "| \`$f\` | (perf stat failed) |"; return; }
@@ -204,20 +219,21 @@ why() {
 		$3 ~ /io_uring_enter/ { e = $1 } $3 ~ /raw_syscalls/ { s = $1 }
 		$3 ~ /context-switches/ { c = $1 } $3 ~ /queue_async_work/ { q = $1 }
 		$3 ~ /task_newtask/ { w = $1 } $3 ~ /task-clock/ { t = $1 } $3 ~ /duration_time/ { d = $1 / 1e6 }
-		END { printf "| `%s` | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %.2f |\n",
-			f, s, e, q, w, c, t, d, (d > 0 ? t / d : 0) }' "$SHM/perf"
+		END { printf "| `%s` | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %.2f | %s |\n",
+			f, s, e, q, w, c, t, d, (d > 0 ? t / d : 0), spin }' spin="$spin" "$SHM/perf"
 }
 
 explain() {
 	command -v perf >/dev/null || { echo "(perf not installed: no syscall table)"; return; }
 	echo "## Where the time goes: perf stat, means of 3 runs ($SIZE_MB MiB on tmpfs)"
 	echo
-	echo "| command | syscalls | io_uring_enter | io-wq punts | threads started (io-wq workers) | context switches | CPU ms | wall ms | CPUs busy |"
-	echo "|---|---|---|---|---|---|---|---|---|"
+	echo "| command | syscalls | io_uring_enter | io-wq punts | threads started (io-wq workers) | context switches | CPU ms | wall ms | CPUs busy | % of CPU spinning on a lock |"
+	echo "|---|---|---|---|---|---|---|---|---|---|"
 	make_src "$SHM"
 	why "dd bs=128k" dd if="$SHM/src" of="$SHM/d" bs=128k status=none
 	why "cp" cp "$SHM/src" "$SHM/d"
 	why "cp-linked" "$CL" "$SHM/src" "$SHM/d"
+	why "cp-linked --no-defer-taskrun" "$CL" --no-defer-taskrun "$SHM/src" "$SHM/d"
 	why "cp-linked --async-reads=never" "$CL" --async-reads=never "$SHM/src" "$SHM/d"
 	why "cp-linked -q 1" "$CL" -q 1 "$SHM/src" "$SHM/d"
 	why "cp-linked --splice -b 1M" "$CL" --splice -b 1M "$SHM/src" "$SHM/d"
