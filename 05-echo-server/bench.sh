@@ -26,6 +26,8 @@
 # Environment (defaults):
 #   RUNS=5 SECS=3 CONNS="1 50 500 5000" SIZE=64
 #   RATE=5000    offered round trips/s, all connections together
+#   RATES="5000 20000 50000 flat"  the offered loads of the rising-load
+#                table, at LOAD_CONNS=500 connections ("flat": unpaced)
 #   RATE1=1000   the same with one connection, whose pace is one round
 #                trip's latency, not CPU: a few stalls of the shared machine
 #                would hold it under RATE
@@ -38,6 +40,7 @@ set -uo pipefail
 cd "$(dirname "$0")" || exit 1
 RUNS=${RUNS:-5} SECS=${SECS:-3} CONNS=${CONNS:-1 50 500 5000} SIZE=${SIZE:-64}
 RATE=${RATE:-5000} RATE1=${RATE1:-1000} IDLE=${IDLE:-5000}
+RATES=${RATES:-5000 20000 50000 flat} LOAD_CONNS=${LOAD_CONNS:-500}
 SERVERS=${SERVERS:-echo-server=./echo-server epoll-echo=./epoll-echo}
 LESSON=${LESSON:-05-echo-server} TSV=${TSV:-bench.tsv}
 SRV_CPU=${SRV_CPU:-1} CLI_CPU=${CLI_CPU:-0}
@@ -139,25 +142,41 @@ for rep in $(seq "$RUNS"); do
 done
 echo >&2
 
-# 3. System calls per round trip, at the same paced load.
+# sys_run NAME CONNS RATE: one client run against a fresh server, under
+# perf stat -I 100 -e raw_syscalls:sys_enter -p PID. Lines
+# "TIME,COUNT,,raw_syscalls:sys_enter,...": TIME ends the interval. Keep
+# those wholly inside the client's window (50 ms margin); the client spreads
+# its round trips evenly over it (paced or not). Prints "CALLS_PER_RT
+# US_PER_RT RT_PER_S".
+sys_run() {
+	local r
+	start "$1"
+	r=$(load "$1" "$2" "$SECS" "$3" \
+		perf stat -I 100 -x, -o "$RAW.perf" -e raw_syscalls:sys_enter -p "$SPID" --)
+	stop
+	awk -F, -v from="$(field window_at_s "$r")" -v secs="$(field secs "$r")" \
+		-v rt="$(field rt "$r")" -v us="$(field srv_us_per_rt "$r")" -v rps="$(field rt_per_s "$r")" '
+		/raw_syscalls/ && $1 - 0.1 >= from + 0.05 && $1 <= from + secs - 0.05 {
+			calls += $2; span += 0.1 }
+		END { printf "%.3f %s %s\n", (span > 0 && rt > 0 ? calls / (rt * span / secs) : -1), us, rps }' \
+		"$RAW.perf"
+}
+
+# 3. System calls per round trip, at the same paced load; then at
+# LOAD_CONNS connections as the offered load rises to flat out.
 COUNT=0
 if perf stat -e raw_syscalls:sys_enter true >/dev/null 2>&1; then
 	COUNT=1
 	for c in $CONNS; do
 		for n in "${NAMES[@]}"; do
-			start "$n"
-			r=$(load "$n" "$c" "$SECS" "$(rate_for "$c")" \
-				perf stat -I 100 -x, -o "$RAW.perf" -e raw_syscalls:sys_enter -p "$SPID" --)
-			stop
-			# Lines "TIME,COUNT,,raw_syscalls:sys_enter,...": TIME ends the
-			# interval. Keep those wholly inside the window (50 ms margin);
-			# the paced client spreads its round trips evenly over it.
-			awk -F, -v n="$n" -v c="$c" -v from="$(field window_at_s "$r")" -v secs="$(field secs "$r")" \
-				-v rt="$(field rt "$r")" '
-				/raw_syscalls/ && $1 - 0.1 >= from + 0.05 && $1 <= from + secs - 0.05 {
-					calls += $2; span += 0.1 }
-				END { printf "sys\t%s\t%s\t%.3f\n", n, c, (span > 0 && rt > 0 ? calls / (rt * span / secs) : -1) }' \
-				"$RAW.perf" >>"$RAW"
+			read -r calls _ _ < <(sys_run "$n" "$c" "$(rate_for "$c")")
+			printf 'sys\t%s\t%s\t%s\n' "$n" "$c" "$calls" >>"$RAW"
+		done
+	done
+	for rate in $RATES; do
+		for n in "${NAMES[@]}"; do
+			read -r calls us rps < <(sys_run "$n" "$LOAD_CONNS" "$rate")
+			printf 'rise\t%s\t%s\t%s\t%s\t%s\n' "$n" "$rate" "$calls" "$us" "$rps" >>"$RAW"
 		done
 	done
 	echo "bench: system calls counted" >&2
@@ -185,7 +204,8 @@ fi
 
 # The tables, and bench.tsv.
 awk -F'\t' -v names="${NAMES[*]}" -v conns="$CONNS" -v rate="$RATE" -v rate1="$RATE1" \
-	-v lesson="$LESSON" -v tsv="$TSV.new" -v count="$COUNT" -v idle="$IDLE" -v size="$SIZE" '
+	-v lesson="$LESSON" -v tsv="$TSV.new" -v count="$COUNT" -v idle="$IDLE" -v size="$SIZE" \
+	-v rates="$RATES" -v lconns="$LOAD_CONNS" '
 function median(list,   n, i, j, t, a) {
 	n = split(list, a, " ")
 	for (i = 2; i <= n; i++)
@@ -197,6 +217,7 @@ $1 == "ceil" { ceil_rt[$2] = $3; ceil_cli[$2] = $4; ceil_us[$2] = $5 }
 $1 == "cpu"  { k = $2 " " $3; us[k] = us[k] " " $5; rt[k] = rt[k] " " $6; cli[k] = cli[k] " " $7
                run[$2 " " $3 " " $4] = $5; if ($8 != 1) behind[k] = 1 }
 $1 == "sys"  { sys[$2 " " $3] = $4 }
+$1 == "rise" { rsys[$2 " " $3] = $4; rus[$2 " " $3] = $5; rrps[$2 " " $3] = $6 }
 $1 == "rss"  { rss0[$2] = rss0[$2] " " $3; rss[$2] = rss[$2] " " $4 }
 END {
 	ns = split(names, S, " "); base = S[ns]; nc = split(conns, C, " ")
@@ -255,6 +276,34 @@ END {
 				v = sys[S[m] " " c]
 				row = row sprintf(" %.2f |", v)
 				tsvrow(S[m] "/" c "x" size, "syscalls_per_rt", sprintf("%.2f", v))
+			}
+			print row
+		}
+		print ""
+		printf "### As the offered load rises (%d connections, one run each)\n\n", lconns
+		print "System calls and server CPU per round trip, both from the perf-counted run (the tracepoint"
+		print "adds a little CPU to every server alike); \"flat out\" is unpaced, and its rate is what the"
+		print "client reached. The busier the server, the more completions one io_uring_enter finds."
+		print ""
+		hdr = "| offered rt/s |"; sep = "|---|"
+		for (m = 1; m <= ns; m++) { hdr = hdr " " S[m] " calls/rt |"; sep = sep "---|" }
+		for (m = 1; m <= ns; m++) { hdr = hdr " " S[m] " us/rt |"; sep = sep "---|" }
+		for (m = 1; m < ns; m++) { hdr = hdr " " S[m] " / " base " CPU |"; sep = sep "---|" }
+		print hdr; print sep
+		nr = split(rates, R, " ")
+		for (i = 1; i <= nr; i++) {
+			q = R[i]
+			if (q == "flat") row = sprintf("| flat out (%d reached by %s) |", rrps[base " " q], base)
+			else row = sprintf("| %d |", q)
+			for (m = 1; m <= ns; m++) {
+				row = row sprintf(" %.2f |", rsys[S[m] " " q])
+				tsvrow(S[m] "/" lconns "x" q, "rising_syscalls_per_rt", sprintf("%.2f", rsys[S[m] " " q]))
+			}
+			for (m = 1; m <= ns; m++) row = row sprintf(" %.2f |", rus[S[m] " " q])
+			for (m = 1; m < ns; m++) {
+				ratio = rus[base " " q] > 0 ? rus[S[m] " " q] / rus[base " " q] : 0
+				row = row sprintf(" %.2f |", ratio)
+				tsvrow(lconns "x" q, "rising_cpu_ratio_" S[m] "_" base, sprintf("%.3f", ratio))
 			}
 			print row
 		}
