@@ -173,8 +173,8 @@ function summary(   b, e, m, same, api_e, api_b, net) {
 		share[e, K[4]] + share[e, K[7]]
 	printf "spent %.2f us in system call entry and exit and in epoll; bufring-echo spent %.2f us there\n", api_e, \
 		us_of(b, K[2]) + us_of(b, K[3])
-	printf "and %.2f us in io_uring itself. Net: bufring-echo spent %.2f us less per round trip there\n", \
-		us_of(b, K[1]), net
-	printf "(negative: more), %.0f%% of epoll-echo'"'"'s time; a CPU ratio of 0.85 would need %.2f us less.\n", \
-		(us[e] > 0 ? 100 * net / us[e] : 0), 0.15 * us[e]
+	printf "and %.2f us in io_uring itself. Net: bufring-echo spent %.2f us %s per round trip there,\n", \
+		us_of(b, K[1]), (net < 0 ? -net : net), (net < 0 ? "more" : "less")
+	printf "%.0f%% of epoll-echo'"'"'s time; a CPU ratio of 0.85 would need %.2f us less.\n", \
+		(us[e] > 0 ? 100 * (net < 0 ? -net : net) / us[e] : 0), 0.15 * us[e]
 }' </dev/null
