@@ -11,9 +11,12 @@
  *
  * -e EINVAL is what a kernel answers to setup flags it does not know: with
  * it a test can take the "feature missing" path of a program on a kernel
- * that has the feature.
+ * that has the feature. -r OPCODE leaves io_uring alone except for
+ * io_uring_register(2) calls with that opcode, which fail (EINVAL unless
+ * -e says otherwise), as on a kernel older than the opcode: -r 22
+ * (IORING_REGISTER_PBUF_RING) is a kernel before 5.19 to lesson 06.
  *
- * Usage:    deny-uring [-e EPERM|ENOSYS|EINVAL|ENOMEM] COMMAND [ARG...]
+ * Usage:    deny-uring [-e EPERM|ENOSYS|EINVAL|ENOMEM] [-r OPCODE] COMMAND [ARG...]
  * Build:    cc -Wall -Wextra -O2 -o deny-uring deny-uring.c
  * Requires: Linux 3.5 (seccomp filters), x86_64 or aarch64.
  */
@@ -21,6 +24,7 @@
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <linux/audit.h>
@@ -44,12 +48,14 @@
 
 static void usage(FILE *to)
 {
-	fprintf(to, "usage: deny-uring [-e EPERM|ENOSYS|EINVAL|ENOMEM] COMMAND [ARG...]\n");
+	fprintf(to, "usage: deny-uring [-e EPERM|ENOSYS|EINVAL|ENOMEM] [-r OPCODE] COMMAND [ARG...]\n");
 }
 
-static void install_filter(unsigned short errnum)
+/* opcode < 0: every io_uring call fails; else only io_uring_register(2)
+ * with that opcode, its second argument (the low 32 bits of it). */
+static void install_filter(unsigned short errnum, int opcode)
 {
-	struct sock_filter code[] = {
+	struct sock_filter all[] = {
 		/* A foreign-architecture syscall could dodge the numbers below. */
 		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
 		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, THIS_ARCH, 1, 0),
@@ -61,9 +67,20 @@ static void install_filter(unsigned short errnum)
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | errnum),
 	};
+	struct sock_filter one[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, THIS_ARCH, 1, 0),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, NR_REGISTER, 0, 3),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[1])),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)opcode, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | errnum),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
 	struct sock_fprog prog = {
-		.len = sizeof(code) / sizeof(code[0]),
-		.filter = code,
+		.len = opcode < 0 ? sizeof(all) / sizeof(all[0]) : sizeof(one) / sizeof(one[0]),
+		.filter = opcode < 0 ? all : one,
 	};
 
 	/* Lets an unprivileged process install a filter; it is inherited by exec. */
@@ -75,10 +92,11 @@ static void install_filter(unsigned short errnum)
 
 int main(int argc, char **argv)
 {
-	unsigned short errnum = EPERM;
-	int opt;
+	unsigned short errnum = 0;	/* not given: EPERM, or EINVAL with -r */
+	int opt, opcode = -1;
+	char *end;
 
-	while ((opt = getopt(argc, argv, "+e:h")) != -1) {
+	while ((opt = getopt(argc, argv, "+e:r:h")) != -1) {
 		switch (opt) {
 		case 'e':
 			if (strcmp(optarg, "EPERM") == 0)
@@ -92,6 +110,11 @@ int main(int argc, char **argv)
 			else
 				errx(2, "-e takes EPERM, ENOSYS, EINVAL or ENOMEM, not %s", optarg);
 			break;
+		case 'r':
+			opcode = (int)strtol(optarg, &end, 10);
+			if (*optarg == '\0' || *end || opcode < 0 || opcode > 255)
+				errx(2, "-r takes an io_uring_register opcode from 0 to 255, not %s", optarg);
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -104,7 +127,9 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	install_filter(errnum);
+	if (!errnum)
+		errnum = opcode < 0 ? EPERM : EINVAL;
+	install_filter(errnum, opcode);
 	execvp(argv[optind], &argv[optind]);
 	err(127, "%s", argv[optind]);
 }

@@ -292,13 +292,12 @@ nfds() {
 @test "before Linux 5.19 (no IORING_REGISTER_PBUF_RING): exit 77 naming the feature and the kernel" {
 	# IORING_REGISTER_PBUF_RING is io_uring_register opcode 22; a kernel
 	# that does not know an opcode answers EINVAL, as the filter does here.
-	cc -O2 -o "$TMP/no-register-op" "$BATS_TEST_DIRNAME/no-register-op.c"
-	run timeout 20 "$TMP/no-register-op" 22 bufring-echo -p 0
+	run timeout 20 "$TOP/tests/deny-uring" -r 22 bufring-echo -p 0
 	assert_status 77
 	[[ "$output" == "bufring-echo: provided buffer rings (IORING_REGISTER_PBUF_RING) need Linux 5.19 (running Linux "* ]]
 	# The filter touches that opcode only: with another one blocked (24,
 	# IORING_REGISTER_SYNC_CANCEL, which the server does not use) it serves.
-	server_start "$TMP/no-register-op" 24 bufring-echo -p 0
+	server_start "$TOP/tests/deny-uring" -r 24 bufring-echo -p 0
 	load_ok -c 5 -n 10
 	server_stop
 }
