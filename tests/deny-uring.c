@@ -78,10 +78,9 @@ static void install_filter(unsigned short errnum, int opcode)
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | errnum),
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
 	};
-	struct sock_fprog prog = {
-		.len = opcode < 0 ? sizeof(all) / sizeof(all[0]) : sizeof(one) / sizeof(one[0]),
-		.filter = opcode < 0 ? all : one,
-	};
+	struct sock_fprog prog = { .len = sizeof(all) / sizeof(all[0]), .filter = all };
+	if (opcode >= 0)
+		prog = (struct sock_fprog){ .len = sizeof(one) / sizeof(one[0]), .filter = one };
 
 	/* Lets an unprivileged process install a filter; it is inherited by exec. */
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
