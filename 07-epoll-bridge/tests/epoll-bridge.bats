@@ -6,6 +6,14 @@ load ../../tests/helpers
 
 READ_SIZE=16384    # epoll-bridge.c: READ_SIZE, one read of a file
 MODES=("" --reverse "--reverse --oneshot" --ring-fd --defer "--reverse --defer")
+# Before Linux 6.1 the --defer modes exit 77 (the test "--defer where
+# DEFER_TASKRUN is refused" checks that): there every test runs the other
+# modes, instead of skipping them all with the first 77.
+defer_rc=0
+"$BATS_TEST_DIRNAME/../epoll-bridge" --defer </dev/null >/dev/null 2>&1 || defer_rc=$?
+if [ "$defer_rc" -eq 77 ]; then
+	MODES=("" --reverse "--reverse --oneshot" --ring-fd)
+fi
 
 # A data set built once per file: hundreds of files of many sizes (around
 # the read size too), an empty file, a directory, missing paths, and paths
