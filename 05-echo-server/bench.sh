@@ -212,6 +212,8 @@ function median(list,   n, i, j, t, a) {
 		for (j = i; j > 1 && a[j-1] + 0 > a[j] + 0; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t }
 	return n ? (n % 2 ? a[(n+1)/2] : (a[n/2] + a[n/2+1]) / 2) : 0
 }
+# heading TITLE TEXT: the heading of a table and the lines that explain it.
+function heading(title, text) { printf "\n### %s\n\n%s\n\n", title, text }
 function tsvrow(kase, metric, v) { printf "%s\t%s\t%s\t%s\n", lesson, kase, metric, v > tsv }
 $1 == "ceil" { ceil_rt[$2] = $3; ceil_cli[$2] = $4; ceil_us[$2] = $5 }
 $1 == "cpu"  { k = $2 " " $3; us[k] = us[k] " " $5; rt[k] = rt[k] " " $6; cli[k] = cli[k] " " $7
@@ -261,12 +263,9 @@ END {
 		print row sprintf(" %d%% |", clmax)
 	}
 	if (count) {
-		print ""
-		print "### System calls per round trip at the same offered load"
-		print ""
-		print "One run each, counted by perf (raw_syscalls:sys_enter, 100 ms intervals inside the measuring window of the client,"
-		print "so connecting and closing are left out):"
-		print ""
+		heading("System calls per round trip at the same offered load",
+			"One run each, counted by perf (raw_syscalls:sys_enter, 100 ms intervals inside the measuring window of the client,\n" \
+			"so connecting and closing are left out):")
 		hdr = "| conns |"; sep = "|---|"
 		for (m = 1; m <= ns; m++) { hdr = hdr " " S[m] " |"; sep = sep "---|" }
 		print hdr; print sep
@@ -279,12 +278,10 @@ END {
 			}
 			print row
 		}
-		print ""
-		printf "### As the offered load rises (%d connections, one run each)\n\n", lconns
-		print "System calls and server CPU per round trip, both from the perf-counted run (the tracepoint"
-		print "adds a little CPU to every server alike); \"flat out\" is unpaced, and its rate is what the"
-		print "client reached. The busier the server, the more completions one io_uring_enter finds."
-		print ""
+		heading("As the offered load rises (" lconns " connections, one run each)",
+			"System calls and server CPU per round trip, both from the perf-counted run (the tracepoint\n" \
+			"adds a little CPU to every server alike); \"flat out\" is unpaced, and its rate is what the\n" \
+			"client reached. The busier the server, the more completions one io_uring_enter finds.")
 		hdr = "| offered rt/s |"; sep = "|---|"
 		for (m = 1; m <= ns; m++) { hdr = hdr " " S[m] " calls/rt |"; sep = sep "---|" }
 		for (m = 1; m <= ns; m++) { hdr = hdr " " S[m] " us/rt |"; sep = sep "---|" }

@@ -782,29 +782,28 @@ expect_async() {
 	fi
 }
 
+# async_copy all|none LINE SRC [OPTION...]: cp-linked -v OPTIONS SRC to
+# $SHM/dst copies SRC exactly, says LINE, and marks all or none of its
+# READ SQEs IOSQE_ASYNC.
+async_copy() {
+	local want=$1 line=$2 src=$3
+	shift 3
+	async_reads cp-linked -v "$@" "$src" "$SHM/dst"
+	assert_status 0
+	assert_same "$src" "$SHM/dst"
+	[[ "$output" == *"$line"* ]]
+	expect_async "$want"
+}
+
 # choose_async(): from tmpfs every read carries IOSQE_ASYNC (io-wq then runs
 # them side by side, README.md "What the punt costs"), from anywhere else
 # none does unless --async-reads=always; never turns it off on tmpfs; and
-# --splice keeps its own path.
+# --splice keeps its own path (it has no READ SQEs to count).
 @test "--async-reads: auto marks every read IOSQE_ASYNC from tmpfs, never turns that off, --splice keeps its path" {
 	make_file "$SHM/src" $((5 * BLOCK + 77))
-
-	async_reads cp-linked -v "$SHM/src" "$SHM/dst"
-	assert_status 0
-	assert_same "$SHM/src" "$SHM/dst"
-	[[ "$output" == *"reads marked IOSQE_ASYNC (SRC is on tmpfs)"* ]]
-	expect_async all
-
-	async_reads cp-linked -v --async-reads=never "$SHM/src" "$SHM/dst"
-	assert_status 0
-	assert_same "$SHM/src" "$SHM/dst"
-	[[ "$output" == *"reads tried inline first (--async-reads=never)"* ]]
-	expect_async none
-
-	async_reads cp-linked -v --splice "$SHM/src" "$SHM/dst"
-	assert_status 0
-	assert_same "$SHM/src" "$SHM/dst"
-	[[ "$output" == *"reads tried inline first (SRC is not on tmpfs, or not read/write mode)"* ]]
+	async_copy all "reads marked IOSQE_ASYNC (SRC is on tmpfs)" "$SHM/src"
+	async_copy none "reads tried inline first (--async-reads=never)" "$SHM/src" --async-reads=never
+	async_copy none "reads tried inline first (SRC is not on tmpfs, or not read/write mode)" "$SHM/src" --splice
 }
 
 # The same from a disk file system (/tmp, else /var/tmp: the kernel
@@ -820,18 +819,8 @@ expect_async() {
 	echo "a folder on a disk file system: '$disk' (/tmp and /var/tmp tried)" >&2
 	[ -n "$disk" ]
 	make_file "$disk/src" $((5 * BLOCK + 77))
-
-	async_reads cp-linked -v "$disk/src" "$SHM/dst"
-	assert_status 0
-	assert_same "$disk/src" "$SHM/dst"
-	[[ "$output" == *"reads tried inline first (SRC is not on tmpfs"* ]]
-	expect_async none
-
-	async_reads cp-linked -v --async-reads=always "$disk/src" "$SHM/dst"
-	assert_status 0
-	assert_same "$disk/src" "$SHM/dst"
-	[[ "$output" == *"reads marked IOSQE_ASYNC (--async-reads=always)"* ]]
-	expect_async all
+	async_copy none "reads tried inline first (SRC is not on tmpfs" "$disk/src"
+	async_copy all "reads marked IOSQE_ASYNC (--async-reads=always)" "$disk/src" --async-reads=always
 }
 
 @test "--async-reads takes auto, always or never" {
