@@ -652,8 +652,10 @@ static void submit_and_wait(struct run *r)
 		ret = enter(r, &r->enter_submit, sq->sqe_tail - *sq->khead, 1,
 			    IORING_ENTER_GETEVENTS);
 	} else if ((ret = submit(r)) >= 0 && r->o.reap == REAP_SPIN) {
-		/* No syscall at all: the poller issues the reads and posts the
-		 * CQEs; we watch the CQ tail (an acquire load). */
+		/* No syscall at all: the poller submits the reads (one it
+		 * cannot finish inline, every tmpfs read, goes on to an io-wq
+		 * worker, which posts its CQE); we watch the CQ tail (an
+		 * acquire load). */
 		while (!io_uring_cq_ready(&r->ring))
 			cpu_relax();
 	} else {
