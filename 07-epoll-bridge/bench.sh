@@ -89,3 +89,38 @@ else
 	echo "(perf could not count io_uring:io_uring_queue_async_work here: no io-wq figures)"
 fi
 echo "$(date -u '+%F %H:%M UTC'), kernel $(uname -r), load average now: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+# The eventfd toggle (IORING_CQ_EVENTFD_DISABLED while the loop drains the
+# CQ) against --no-toggle, for both eventfd bridges: runs alternate between
+# the two, and each column is its own median. The counters are the
+# program's last line on stderr.
+# counters ARGS BATCH: "cqes wakeups posts found_nothing missed" of one run
+counters() {
+	timeout 60 taskset -c "$CPU" ./epoll-bridge $1 <"$dir/$2.list" 2>&1 >/dev/null | tail -n 1 |
+		sed -n 's/.* \([0-9]*\) CQEs, \([0-9]*\) eventfd wakeups (\([0-9]*\) posts, \([0-9]*\) found nothing), \([0-9]*\) missed.*/\1 \2 \3 \4 \5/p'
+}
+col() { cut -d' ' -f"$1" "$2" | median; }
+echo
+printf '#### 07-epoll-bridge: the eventfd toggle against --no-toggle, %s runs each, alternating, medians\n\n' "$RUNS"
+echo "| bridge | files | wakeups | found nothing | posts | CQEs per wakeup | missed |"
+echo "|---|---|---|---|---|---|---|"
+for bridge in eventfd defer; do
+	base=; [ $bridge = defer ] && base=--defer
+	for input in tmpfs pagecache; do
+		: >"$dir/on"; : >"$dir/off"
+		for r in $(seq 1 "$RUNS"); do
+			counters "$base" "$input" >>"$dir/on"
+			counters "$base --no-toggle" "$input" >>"$dir/off"
+		done
+		for t in on off; do
+			name="$bridge, toggle"; [ $t = off ] && name="$bridge, \`--no-toggle\`"
+			[ $bridge = defer ] && name="\`--defer\`${name#defer}"
+			c=$(col 1 "$dir/$t") w=$(col 2 "$dir/$t")
+			printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$name" "$input" "$w" \
+				"$(col 4 "$dir/$t")" "$(col 3 "$dir/$t")" \
+				"$(awk -v c="$c" -v w="$w" 'BEGIN { if (w > 0) printf "%.1f", c / w; else print "no wakeups" }')" \
+				"$(col 5 "$dir/$t")"
+			printf '07-epoll-bridge\t%s-%s-toggle-%s\twakeups\t%s\n' "$bridge" "$input" "$t" "$w" >>bench.tsv
+		done
+	done
+done
