@@ -217,10 +217,11 @@ static void arm_accept(void)
 
 /*
  * The signalfd is watched with a poll request, and read with read(2) once
- * the poll says a signal is queued (the read cannot block then). A read
- * request on the signalfd itself would work on current kernels, but on
- * those where signalfd has no non-blocking read path io_uring hands such a
- * read to a worker thread, which is not the thread the signal waits for.
+ * the poll says a signal is queued (the read cannot block then). Not with
+ * a read request: until Linux 6.10 (commit fbe38120eb1d) signalfd had no
+ * non-blocking read, so io_uring handed such a read to a worker thread,
+ * and a thread reads only its own signals and its process's (signalfd(2));
+ * before 5.12 the workers were kernel threads, outside this process.
  */
 static void arm_signal(void)
 {

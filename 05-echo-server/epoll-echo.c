@@ -17,9 +17,10 @@
  *           (or nc 127.0.0.1 8000); kill %1 prints the counters
  * Build:    cc -std=gnu11 -Wall -Wextra -O2 -o epoll-echo epoll-echo.c
  * Requires: Linux 2.6.28 (epoll_create1, accept4, signalfd, timerfd).
- * Leaves out: IPv6, edge-triggered mode (one more read per message, the one
- *             that finds EAGAIN),
- *             more than one thread.
+ * Leaves out: IPv6, edge-triggered mode (a server must then drain each
+ *             socket it is told of: read until EAGAIN, one more read per
+ *             message, or, as epoll(7) allows for a stream socket, until a
+ *             read returns less than it asked for), more than one thread.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE     /* accept4 */
