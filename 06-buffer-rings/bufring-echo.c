@@ -354,10 +354,11 @@ static void arm_accept(void)
 
 /*
  * The signalfd is watched with a poll request, and read with read(2) once
- * the poll says a signal is queued (the read cannot block then). A read
- * request on the signalfd itself would work on current kernels, but on
- * those where signalfd has no non-blocking read path io_uring hands such a
- * read to a worker thread, which is not the thread the signal waits for.
+ * the poll says a signal is queued (the read cannot block then). Not with
+ * a read request: until Linux 6.10 (commit fbe38120eb1d) signalfd had no
+ * non-blocking read, so io_uring handed such a read to a worker thread,
+ * and a thread reads only its own signals and its process's (signalfd(2));
+ * before 5.12 the workers were kernel threads, outside this process.
  */
 static void arm_signal(void)
 {
@@ -767,8 +768,11 @@ static void shut_down(void)
 	close_all(S.slots, S.nslots);   /* no connection left, normally */
 	close(S.lfd);
 	close(S.sfd);
-	/* Tearing the ring down ends what is still in flight; only then is
-	 * it safe to unmap memory the kernel may write into. */
+	/* serve() returned only once no request was in flight (S.inflight
+	 * is 0), so nothing in the kernel can still use the memory unmapped
+	 * below. io_uring_queue_exit() would not make that safe by itself: it
+	 * starts cancelling what is still in flight and returns without
+	 * waiting for it. */
 	io_uring_queue_exit(&S.ring);
 	munmap(P.mem, (size_t)P.nbufs * P.bufsize);
 	munmap(P.br, P.br_bytes);
