@@ -3,7 +3,9 @@
  *
  * What it shows: each block of the copy is two SQEs, a read and a write,
  * joined with IOSQE_IO_LINK so the kernel starts the write only when the read
- * has completed, without waking this process in between. Many pairs are in
+ * has completed, with no user-space code run in between (the io-wq worker
+ * that ran the read starts it, or, with DEFER_TASKRUN, the kernel starts it
+ * from this thread while it waits in io_uring_enter). Many pairs are in
  * flight at once. A link is all or nothing: a short read "fails" the chain and
  * its write completes with -ECANCELED, so the program resubmits the rest of
  * the block (and submits it: a known example forgets to and hangs). A short
@@ -54,8 +56,10 @@ enum async { ASYNC_AUTO, ASYNC_ALWAYS, ASYNC_NEVER };	/* --async-reads= */
 
 #define DEFAULT_DEPTH 16
 #define DEFAULT_BLOCK (128 * 1024)
-/* --direct: every request waits for the device, and the copy keeps up with
- * the disk only with about 16 MiB in flight (README.md, "Measure it"). */
+/* --direct: 1 MiB blocks, DEFAULT_DEPTH of them in flight (README.md,
+ * "Measure it"): smaller blocks are where depth is needed at all, and a
+ * device that serves many requests at once needs them queued. The disk
+ * measured there serves one at a time: -q 1 is as fast as any on it. */
 #define DEFAULT_DIRECT_BLOCK (1024 * 1024)
 #define DIRECT_ALIGN  4096	/* O_DIRECT: offsets, lengths, buffers */
 
@@ -300,11 +304,13 @@ static bool seekable(int fd)
 
 /*
  * --direct: turn O_DIRECT on with fcntl after the open, so that a file
- * system without direct I/O (procfs, sysfs, character devices, tmpfs before
- * Linux 6.6) is told apart from every other open error. Our choice when it
- * refuses: say so and copy that side through the page cache. fallback
- * (--direct-fallback) takes that path without asking, so that it can be
- * run and tested on a kernel whose file systems all say yes.
+ * system without direct I/O (procfs, sysfs, tmpfs before Linux 6.6) is told
+ * apart from every other open error. Our choice when it refuses: say so and
+ * copy that side through the page cache. Only regular files and block
+ * devices are asked: a pipe or a character device is copied without
+ * O_DIRECT, with a line that says so. fallback (--direct-fallback) takes
+ * the page-cache path without asking, so that it can be run and tested on a
+ * kernel whose file systems all say yes.
  */
 static size_t try_direct(int fd, const char *name, mode_t mode, bool fallback)
 {
@@ -339,10 +345,14 @@ static size_t try_direct(int fd, const char *name, mode_t mode, bool fallback)
  * the flag does one more thing: io-wq starts another worker for a request
  * marked IOSQE_ASYNC even while one is running, where a request punted after
  * its try waits for the one running worker. So on tmpfs the reads of many
- * pairs run side by side (the writes to DST still run one at a time: io-wq
- * serialises buffered writes to one file). Elsewhere a cached read completes
- * inline and the flag would only add a hand-off, and --direct and --splice
- * have their own paths: auto sets it for read/write mode from tmpfs only.
+ * pairs run side by side. The writes to DST run one at a time only on the
+ * ring with DEFER_TASKRUN that setup_ring() then asks for: each is started
+ * from this thread and punted as a buffered write to DST, which io-wq runs
+ * one at a time per file; on a plain ring each worker runs its block's write
+ * itself, and they queue on DST's inode lock. Elsewhere a cached read
+ * completes inline and the flag would only add a hand-off, and --direct and
+ * --splice have their own paths: auto sets it for read/write mode from tmpfs
+ * only.
  */
 static void choose_async(struct copy *c, const struct stat *st)
 {
@@ -812,9 +822,9 @@ static void on_cqe(struct copy *c, const struct io_uring_cqe *cqe)
  * The loop: one io_uring_enter both submits every SQE prepared since the
  * last one and waits; then all CQEs that are there are handled, and each
  * may prepare new SQEs. It waits for half of what is in flight, not for one
- * CQE: one enter (and one wake-up) per half a queue of completions instead
- * of one per completion, while the other half keeps the kernel busy. Every
- * SQE counted in inflight completes, so the wait always ends. After an
+ * CQE: one enter per half a queue of completions instead of one per
+ * completion, while the other half keeps the kernel busy. Every SQE
+ * counted in inflight completes, so the wait always ends. After an
  * error nothing new is started, but we still wait for what is in flight:
  * the kernel may be writing into our buffers.
  */
