@@ -128,7 +128,8 @@ static void usage(FILE *to, int status)
 		"                     smaller than the reads in flight overflows\n"
 		"      --nowait       RWF_NOWAIT on pipes: poll on -EAGAIN, then retry\n"
 		"      --nowait-refused  with --nowait: act as kernels whose pipes refuse\n"
-		"                     RWF_NOWAIT (Debian's 6.1, 5.10): plain reads and writes\n"
+		"                     RWF_NOWAIT (before 6.4: Debian's 6.1, 5.10): plain reads\n"
+		"                     and writes\n"
 		"  -h, --help         print this help\n",
 		prog, MAX_DEPTH, DEFAULT_DEPTH);
 	/* -h: stdout can fail like any output (>/dev/full, >&-), as cat's does */
@@ -157,7 +158,8 @@ static unsigned long parse_size(const char *s, unsigned long max)
 	return v << shift;
 }
 
-/* The sysctl (Linux 6.6+): 0 allowed, 1 only for io_uring_group, 2 off. */
+/* The sysctl (Linux 6.6+, commit 76d3ccecfa18): 0 allowed, 1 only for
+ * CAP_SYS_ADMIN and members of io_uring_group, 2 off. */
 static int io_uring_disabled(void)
 {
 	FILE *f = fopen("/proc/sys/kernel/io_uring_disabled", "r");
@@ -196,8 +198,9 @@ static void setup_ring(struct cat *c)
 		uname(&u);
 		if (ret == -EPERM && io_uring_disabled() > 0)
 			fprintf(stderr, "%s: io_uring_setup: %s: the kernel.io_uring_disabled"
-				" sysctl is %d (1: only members of kernel.io_uring_group,"
-				" 2: nobody)\n", prog, strerror(-ret), io_uring_disabled());
+				" sysctl is %d (1: only CAP_SYS_ADMIN and members of"
+				" kernel.io_uring_group, 2: nobody)\n", prog, strerror(-ret),
+				io_uring_disabled());
 		else if (ret == -EPERM)
 			fprintf(stderr, "%s: io_uring_setup: %s: io_uring is switched off"
 				" here: a container's seccomp profile (Docker's default"
@@ -278,10 +281,11 @@ static void report(struct cat *c, struct input *in, int err)
 }
 
 /*
- * Pipes accept RWF_NOWAIT only on kernels with the 2023 patches that gave
- * them FMODE_NOWAIT (Debian's 6.12 has them, 6.1 and 5.10 do not); before,
- * the kernel refuses the flag with -EOPNOTSUPP. Then do without it: a
- * plain read or write, which io_uring makes wait without blocking us.
+ * Pipes accept RWF_NOWAIT from Linux 6.4 on, where commit afed6271f5b0
+ * gave them FMODE_NOWAIT (and c04fe8e32f90, 6.4-rc2, made them honour
+ * it); older kernels, Debian's 6.1 and 5.10 among them, refuse the flag
+ * with -EOPNOTSUPP. Then do without it: a plain read or write, which
+ * io_uring makes wait without blocking us.
  */
 static void refuse_nowait(struct cat *c)
 {
@@ -328,10 +332,10 @@ static void submit_read(struct cat *c, struct input *in, struct slot *s)
 }
 
 /*
- * -EAGAIN: "not ready, and you told me not to wait". Linux 5.6 to about
- * 5.13 answer so for any O_NONBLOCK descriptor; later kernels only when
- * the file cannot wait without blocking a thread, or for RWF_NOWAIT
- * (--nowait).
+ * -EAGAIN: "not ready, and you told me not to wait". Before Linux 5.15
+ * (commit 5d329e1286b0; 5.14.7 has it too) io_uring answers so for any
+ * O_NONBLOCK descriptor; later kernels only when the file cannot wait
+ * without blocking a thread, or for RWF_NOWAIT (--nowait).
  * Ask to be told when it is ready, then try again: the readiness model.
  */
 static void submit_poll(struct cat *c, struct slot *s, int fd, enum op op)
@@ -713,11 +717,12 @@ static int cat_fd(struct cat *c, struct input *in)
 }
 
 /*
- * O_NONBLOCK means nothing to read(2) on a regular file, but io_uring on
- * Linux 5.6 to about 5.13 honours it: a read that would wait for the disk
- * fails with -EAGAIN, and poll says a regular file is always ready, so
- * retrying would spin. (Later kernels retry such a read themselves; on
- * 6.18 an uncached ext4 file opened O_NONBLOCK reads normally.) Clear it
+ * O_NONBLOCK means nothing to read(2) on a regular file, but io_uring
+ * before Linux 5.15 (commit 5d329e1286b0) honours it: a read that would
+ * wait for the disk fails with -EAGAIN, and poll says a regular file is
+ * always ready, so retrying would spin. (Since, the kernel retries such a
+ * read itself when the file supports non-blocking attempts; on 6.18 an
+ * uncached ext4 file opened O_NONBLOCK reads normally.) Clear it
  * on a regular stdin or stdout only, and give it back: the flag belongs to
  * the open file, which the shell and the next command share.
  */

@@ -234,9 +234,11 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (b.defer && b.mode == MODE_RING_FD) {
-		/* On a DEFER_TASKRUN ring, a completion is not in the CQ until
-		 * the task asks for it, so the ring fd never polls readable
-		 * for it and epoll_wait sleeps forever (wakeup-probe shows it). */
+		/* On a DEFER_TASKRUN ring a task-work completion is not in the
+		 * CQ until the task asks for it (io_uring_get_events). The ring
+		 * fd would poll readable meanwhile, but since Linux 6.3 queueing
+		 * that work does not wake the ring fd's pollers, so epoll_wait
+		 * sleeps forever (wakeup-probe shows it; README). */
 		warnx("--ring-fd cannot work on a DEFER_TASKRUN ring (see README)");
 		usage(stderr);
 		return 2;
@@ -739,17 +741,21 @@ static void fetch_completions(struct bridge *b)
 }
 
 /*
- * The eventfd said "something completed". Read it to reset it first, so a
- * completion that lands during the drain makes it readable again rather
- * than being lost. While draining, tell the kernel not to signal at all
+ * The eventfd said "something completed". Read it to reset it first. While
+ * draining, tell the kernel not to signal at all
  * (IORING_CQ_EVENTFD_DISABLED): we are looking anyway, and the posts would
- * only cost wakeups that find nothing. Re-enable, then look once more: a
- * CQE that arrived between the last peek and the re-enable posted nothing.
+ * only cost wakeups that find nothing. A post that lands after the read
+ * but before the kernel sees the switch-off makes the eventfd readable
+ * again: at worst a wakeup that finds nothing. Re-enable, then look once
+ * more: a CQE that arrived between the last peek and the re-enable posted
+ * nothing.
  *
- * That second look narrows the window but cannot close it: the kernel
- * stores the CQ tail and then reads the flag with no full fence between
- * them, so it can still see "disabled" while we still see the old tail.
- * run_forward()'s timeout is what makes a lost post harmless (README).
+ * The second look closes the window only if the kernel, too, puts a full
+ * fence between storing the CQ tail and reading the flag when another
+ * thread (an io-wq worker) posts. On x86 the paths this program uses have
+ * one on 6.1 (a spin_lock) and 6.18 (an smp_mb); nothing documents it, and
+ * other kernels and architectures were not read, so run_forward()'s timeout
+ * is what makes a lost post harmless (README).
  */
 static void on_eventfd(struct bridge *b)
 {

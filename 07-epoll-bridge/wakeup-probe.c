@@ -88,9 +88,12 @@ static void check_uring(int ret)
 }
 
 /* Queue the request whose completion we want to be told about. For io-wq,
- * a worker blocks reading a pipe that a child process writes 20 ms later:
- * the completion lands while we sleep, never before. Returns the writer's
- * pid, or 0. */
+ * a read of a pipe that a child process writes 20 ms later, forced onto a
+ * worker with IOSQE_ASYNC: the completion lands while we sleep, never
+ * before. The worker does not block in the read: it finds the pipe empty
+ * and arms a poll, and the rest goes as the header says (seen on 6.18;
+ * before Linux 6.4 pipes lack FMODE_NOWAIT, and the path differs). Returns
+ * the writer's pid, or 0. */
 static pid_t submit_one(struct io_uring *ring, enum completion c,
 			struct __kernel_timespec *ts, int pipefd[2], char *byte)
 {

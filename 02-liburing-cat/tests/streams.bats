@@ -47,9 +47,10 @@ nonblock() {
 	[ "${BASH_REMATCH[1]}" -ge 3 ]
 }
 
-# Since about Linux 5.14 io_uring waits by itself (with an internal poll) even on an
-# O_NONBLOCK pipe, so these two pass on any kernel; on 5.6-5.13 the
-# -EAGAIN comes back and uring-cat polls. --nowait forces that path here.
+# Since Linux 5.15 (commit 5d329e1286b0; 5.14.7 has it too) io_uring waits
+# by itself (with an internal poll) even on an O_NONBLOCK pipe, so these two
+# pass on any kernel; before, the -EAGAIN comes back and uring-cat polls.
+# --nowait forces that path here.
 @test "stdin an O_NONBLOCK pipe with a slow writer: every byte, no error" {
 	urun_split bash -c 'source "$0"; { sleep 0.3; printf late; } | nonblock 0 uring-cat -v' \
 		<(declare -f nonblock)
@@ -65,8 +66,8 @@ nonblock() {
 	assert_same "$TMP/in" "$TMP/out"
 }
 
-# Pipes take RWF_NOWAIT only on kernels with FMODE_NOWAIT for pipes (2023:
-# Debian's 6.12 has it, 6.1 and 5.10 answer -EOPNOTSUPP). There uring-cat
+# Pipes take RWF_NOWAIT only from Linux 6.4, with FMODE_NOWAIT for pipes
+# (commit afed6271f5b0; Debian's 6.1 and 5.10 answer -EOPNOTSUPP). There uring-cat
 # says so and reads without the flag: skip the poll checks, say why.
 refused_here() {
 	if [[ "$stderr_out" == *"RWF_NOWAIT on a pipe: Operation not supported"* ]]; then
