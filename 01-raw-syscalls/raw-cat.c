@@ -17,8 +17,10 @@
  *           lands where write(2) would put it. Older kernels take the older
  *           path by themselves; --separate-mmaps and --own-offsets force it.
  *           No liburing, only the kernel's <linux/io_uring.h>.
- * Leaves out: non-blocking descriptors and -EAGAIN (lesson 02), linked
- *           requests (03), SQPOLL (04). Opening files uses plain open(2).
+ * Leaves out: waiting for a non-blocking descriptor to be ready: a CQE of
+ *           -EAGAIN is simply tried again at once (lesson 02 polls first);
+ *           linked requests (03), SQPOLL (04). Opening files uses plain
+ *           open(2).
  */
 #include <errno.h>
 #include <fcntl.h>

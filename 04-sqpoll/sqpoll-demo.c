@@ -2,8 +2,10 @@
  * sqpoll-demo: checksum a file through an IORING_SETUP_SQPOLL ring, and
  * count the system calls that SQPOLL saves (and the CPU it costs).
  *
- * What it shows: with SQPOLL a kernel thread of this process (iou-sqp-PID)
- * polls the submission queue, so publishing the SQ tail is enough to submit.
+ * What it shows: with SQPOLL a thread of this process that runs only kernel
+ * code (iou-sqp-PID, since Linux 5.12 and 5.10.162; before, a kernel thread
+ * of its own) polls the submission queue, so publishing the SQ tail is
+ * enough to submit.
  * The program does every io_uring_enter(2) itself, through one counting
  * wrapper, so the count it prints is the real one (strace -f -c agrees):
  * the wakeup check with its full memory fence, the blocking wait, the
@@ -24,11 +26,12 @@
  *           sqpoll-demo --no-sqpoll
  * Build:    cc -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -O2 -o sqpoll-demo sqpoll-demo.c -luring
  * Requires: Linux 5.6 (IORING_OP_READ); SQPOLL needs CAP_SYS_ADMIN before
- *           5.11, CAP_SYS_NICE in 5.11 and 5.12, nothing since 5.13;
+ *           5.11, CAP_SYS_NICE in 5.11 and 5.12, nothing since 5.13 (nor
+ *           on 5.10.162 and later 5.10s, which carry 5.15's io_uring);
  *           registered files are needed before 5.11 (--fixed takes that
  *           path anywhere); IORING_ENTER_SQ_WAIT needs 5.10 (before, a
  *           full SQ is waited for by spinning; --no-sq-wait spins anywhere); the poller shows up as the
- *           thread iou-sqp-PID since 5.12. liburing 2.3 or newer (it
+ *           thread iou-sqp-PID since 5.12 (and 5.10.162). liburing 2.3 or newer (it
  *           fills the SQ index array at setup; publish_sqes() relies on it).
  * Leaves out: IOPOLL, O_DIRECT, sharing a poller (IORING_SETUP_ATTACH_WQ:
  *           see exercises/), short reads are continued but never expected.
@@ -110,7 +113,7 @@ static void usage(FILE *out)
 "  -b BLOCK      bytes per read (default 4096)\n"
 "  -s SIZE       scratch file size, suffix K/M/G (default 64M)\n"
 "  -e ENTRIES    SQ ring entries (default DEPTH; fewer makes the SQ fill up)\n"
-"  -i IDLE_MS    sq_thread_idle: poller spins this long before sleeping (default 100)\n"
+"  -i IDLE_MS    sq_thread_idle: poller spins about this long, rounded up to ticks (default 100)\n"
 "  -p PAUSE_MS   pause after every DEPTH blocks, like an app with idle gaps (default 0)\n"
 "  --sq-cpu N    pin the poller to CPU N (IORING_SETUP_SQ_AFF)\n"
 "  --app-cpu N   pin this program to CPU N (default: a CPU the poller does not use)\n"
@@ -333,8 +336,13 @@ static void open_input(struct run *r)
 	struct stat st;
 
 	/* O_NONBLOCK: open() of a FIFO would wait for a writer before we
-	 * could refuse it. Cleared once it is a regular file: io_uring would
-	 * honour it and fail a read that has to wait for the disk (-EAGAIN). */
+	 * could refuse it. Cleared once it is a regular file: before Linux
+	 * 5.15 io_uring honoured it and failed a read that had to wait for
+	 * the disk with -EAGAIN; since commit 5d329e1286b0 ("io_uring: allow
+	 * retry for O_NONBLOCK if async is supported"; also in 5.14.7, and in
+	 * 5.10.162 with the rest of 5.15's io_uring) it retries such a read
+	 * itself when the file supports non-blocking reads. Cleared, the flag
+	 * cannot matter on any kernel. */
 	r->fd = r->o.path ? open(r->o.path, O_RDONLY | O_NONBLOCK) : make_scratch(r->o.size);
 	if (r->fd < 0)
 		err(1, "%s", name);
@@ -421,9 +429,10 @@ static void setup_failed(struct run *r, int ret)
 	    io_uring_queue_init(1, &plain, 0) == 0) {
 		io_uring_queue_exit(&plain);
 		errx(77, "IORING_SETUP_SQPOLL: %s: an ordinary ring works, so SQPOLL "
-		     "itself is refused: before Linux 5.11 it needs CAP_SYS_ADMIN, "
-		     "5.11 and 5.12 accept CAP_SYS_NICE instead, since 5.13 only a "
-		     "security module (SELinux) refuses it", strerror(-ret));
+		     "itself is refused: before Linux 5.11 it needs CAP_SYS_ADMIN "
+		     "(5.10.162 and later 5.10s: nothing), 5.11 and 5.12 accept "
+		     "CAP_SYS_NICE instead, since 5.13 it needs nothing, and since "
+		     "5.16 a security module (SELinux) may refuse it", strerror(-ret));
 	}
 	if (ret == -EPERM || ret == -EACCES)
 		errx(77, "io_uring_setup: %s: io_uring is blocked here (a container's "
@@ -738,8 +747,9 @@ static void run_workload(struct run *r)
 }
 
 /*
- * Since Linux 5.12 the poller is a thread of this process named
- * iou-sqp-PID (before, a kernel thread io_uring-sq, outside the process).
+ * Since Linux 5.12 (and 5.10.162) the poller is a thread of this process
+ * named iou-sqp-PID (before, a kernel thread io_uring-sq, outside the
+ * process).
  * It names itself when it first runs, so look for it after the work.
  */
 static pid_t find_poller(void)

@@ -119,6 +119,25 @@ same_as_cksum() {
 	printf '%s\n' "$output" | grep -Eq 'wait [1-9][0-9]*,'
 }
 
+@test "the README's sample reports could come from one run: the calls add up, and wakeups needed is the wakeup count" {
+	# Its transcripts mask these figures (they vary), so running them
+	# cannot catch a sample that no run could print; this reads them.
+	run awk '
+		/io_uring_enter calls:/ {
+			n++
+			if (!match($0, /calls: +[0-9]+ \(submit [0-9]+, wakeup [0-9]+, wait [0-9]+, sq-full [0-9]+\)/)) {
+				print FNR ": not understood: " $0; bad = 1; next
+			}
+			split(substr($0, RSTART, RLENGTH), f, /[^0-9]+/)
+			if (f[2] != f[3] + f[4] + f[5] + f[6]) { print FNR ": calls are not the sum of their kinds: " $0; bad = 1 }
+			wakeup = f[4]; at = FNR
+			next
+		}
+		/wakeups needed:/ && FNR == at + 1 && $NF != wakeup { print FNR ": wakeups needed " $NF ", but the line above counts wakeup " wakeup; bad = 1 }
+		END { if (!n) { print "no io_uring_enter calls line found"; bad = 1 }; exit bad }' "$LESSON/README.md"
+	assert_status 0
+}
+
 @test "the poller is a thread of the process, iou-sqp-PID, and its CPU time is shown" {
 	urun sqpoll-demo -s 4M
 	assert_status 0
@@ -251,8 +270,9 @@ same_as_cksum() {
 @test "SQPOLL alone refused (EPERM) while an ordinary ring works: exit 77 naming the capability by kernel, in one line" {
 	command -v strace >/dev/null || skip "strace is needed (apt-get install strace)"
 	# strace fails the program's first io_uring_setup, the SQPOLL one, as a
-	# kernel before 5.13 does for an unprivileged user; the ordinary ring
-	# the program then tries as a probe is set up for real.
+	# kernel before 5.13 (but not 5.10.162 or a later 5.10) does for an
+	# unprivileged user; the ordinary ring the program then tries as a
+	# probe is set up for real.
 	# (LeakSanitizer cannot run under ptrace: no leak check in a SANITIZE=1 build.)
 	ASAN_OPTIONS=detect_leaks=0 run timeout 60 strace -f -qq -o /dev/null -e trace=io_uring_setup \
 		-e inject=io_uring_setup:error=EPERM:when=1 "$LESSON/sqpoll-demo" -s 4K
