@@ -443,7 +443,7 @@ static void setup_failed(struct run *r, int ret)
 		     "or a seccomp filter hides it", strerror(-ret));
 	if (ret == -ENOMEM)
 		errx(77, "io_uring_setup: %s: RLIMIT_MEMLOCK too low for the rings "
-		     "(kernels before 5.12 charge them to it; try ulimit -l)",
+		     "(kernels before 5.12, bar 5.10.162 and later, charge them to it; try ulimit -l)",
 		     strerror(-ret));
 	if (ret == -EINVAL && r->o.sq_cpu >= 0)
 		errx(1, "io_uring_setup: %s: sq_thread_cpu %d refused", strerror(-ret),
@@ -841,7 +841,7 @@ static void report(const struct run *r, struct times t, pid_t poller, double pol
 			poller_ms, (int)getpid());
 	else if (o->sqpoll)
 		fprintf(stderr, "  CPU, poller thread:   not a thread of this process "
-			"(kernel before 5.12)\n");
+			"(kernel before 5.12, bar 5.10.162 and later)\n");
 	fprintf(stderr, "  CPU, whole process:   %.1f ms\n", t.proc);
 }
 
