@@ -364,9 +364,13 @@ missed() {
 	yes "$f" | head -n 2000 >"$TMP/small"
 	yes "$f" | head -n 300000 >"$TMP/big"
 	for m in "" --reverse; do
-		run timeout -k 5 "$T" bash -c '/usr/bin/time -f "maxrss %M" epoll-bridge $1 <"$2" 2>&1 >/dev/null | tail -n 1' _ "$m" "$TMP/small"
+		# pipefail: a run that timeout stopped fails here, saying so,
+		# rather than leaving no figure to compare.
+		run timeout -k 5 "$T" bash -o pipefail -c '/usr/bin/time -f "maxrss %M" epoll-bridge $1 <"$2" 2>&1 >/dev/null | tail -n 1' _ "$m" "$TMP/small"
+		assert_status 0
 		small=${output#maxrss }
-		run timeout -k 5 "$T" bash -c 'cat "$2" | /usr/bin/time -f "maxrss %M" epoll-bridge $1 2>&1 >/dev/null | tail -n 1' _ "$m" "$TMP/big"
+		run timeout -k 5 "$T" bash -o pipefail -c 'cat "$2" | /usr/bin/time -f "maxrss %M" epoll-bridge $1 2>&1 >/dev/null | tail -n 1' _ "$m" "$TMP/big"
+		assert_status 0
 		big=${output#maxrss }
 		echo "mode '$m': max RSS $small KiB for 2000 paths, $big KiB for 300000" >&2
 		[ "$big" -lt $((small + slack)) ]
