@@ -1,6 +1,7 @@
 #!/bin/bash
-# make bench: raw-cat against coreutils cat, to /dev/null, on the same file
-# in tmpfs and in the page cache of the disk's file system (ext4 on Debian):
+# make bench: raw-cat against coreutils cat (and dd reading raw-cat's 32 KiB
+# at a time), to /dev/null, on the same file in tmpfs and in the page cache
+# of the disk's file system (ext4 on Debian):
 # wall time (median of RUNS alternating runs), system calls, and the reads
 # io_uring handed to a kernel worker thread, with the context switches that
 # hand-off costs.
@@ -40,30 +41,49 @@ handoffs() {
 		END {print p, c}' "$shm/perf"
 }
 
+# The programs, by the name the table gives them: raw-cat; cat, which
+# reads 128 KiB at a time; and dd reading 32 KiB at a time, raw-cat's read
+# size, with read(2) and write(2).
+NAMES=(raw-cat cat "dd bs=32k")
+# cmd NAME FILE: the command line of that program on FILE, in CMD
+cmd() {
+	case $1 in
+	raw-cat) CMD=(./raw-cat "$2") ;;
+	cat) CMD=(cat "$2") ;;
+	"dd bs=32k") CMD=(dd if="$2" bs=32k status=none) ;;
+	esac
+}
+
 # measure LABEL FILE: the rows of one file, and its ratio line
 measure() {
-	local label=$1 src=$2 raw cat_t raw_sys cat_sys p
-	cat "$src" >/dev/null   # into the page cache, for both programs alike
-	: >"$shm/raw"; : >"$shm/cat"
-	run_once ./raw-cat "$src" >/dev/null; run_once cat "$src" >/dev/null   # warm-up
+	local label=$1 src=$2 n i t
+	local -a wall calls
+	cat "$src" >/dev/null   # into the page cache, for all alike
+	for i in "${!NAMES[@]}"; do
+		: >"$shm/times.$i"
+		cmd "${NAMES[$i]}" "$src"
+		run_once "${CMD[@]}" >/dev/null   # warm-up
+	done
 	for _ in $(seq "$RUNS"); do
-		run_once ./raw-cat "$src" >>"$shm/raw"
-		run_once cat "$src" >>"$shm/cat"
+		for i in "${!NAMES[@]}"; do
+			cmd "${NAMES[$i]}" "$src"
+			run_once "${CMD[@]}" >>"$shm/times.$i"
+		done
 	done
-	raw=$(median <"$shm/raw")
-	cat_t=$(median <"$shm/cat")
-	raw_sys=$(syscalls ./raw-cat "$src")
-	cat_sys=$(syscalls cat "$src")
-	for p in raw-cat cat; do
-		local t=$raw s=$raw_sys cmd=./raw-cat
-		[ $p = cat ] && { t=$cat_t; s=$cat_sys; cmd=cat; }
-		printf '| %s | %s | %.3f | %.0f | %s | %s | %s |\n' "$label" $p "$t" \
-			"$(echo "$MIB * 1.048576 / $t" | bc -l)" "$s" $(handoffs $cmd "$src")
-		printf '01-raw-syscalls\t%s: %s\twall_s\t%s\n' "$label" $p "$t" >>bench.tsv
-		printf '01-raw-syscalls\t%s: %s\tsyscalls\t%s\n' "$label" $p "$s" >>bench.tsv
+	for i in "${!NAMES[@]}"; do
+		n=${NAMES[$i]}
+		wall[i]=$(median <"$shm/times.$i")
+		cmd "$n" "$src"
+		calls[i]=$(syscalls "${CMD[@]}")
+		t=${wall[i]}
+		printf '| %s | %s | %.3f | %.0f | %s | %s | %s |\n' "$label" "$n" "$t" \
+			"$(echo "$MIB * 1.048576 / $t" | bc -l)" "${calls[i]}" $(handoffs "${CMD[@]}")
+		printf '01-raw-syscalls\t%s: %s\twall_s\t%s\n' "$label" "$n" "$t" >>bench.tsv
+		printf '01-raw-syscalls\t%s: %s\tsyscalls\t%s\n' "$label" "$n" "${calls[i]}" >>bench.tsv
 	done
-	printf '%s: wall %.2f, system calls %.2f\n' "$label" \
-		"$(echo "$raw / $cat_t" | bc -l)" "$(echo "$raw_sys / $cat_sys" | bc -l)" >>"$shm/ratios"
+	printf '%s: raw-cat/cat wall %.2f, system calls %.2f; dd bs=32k/cat wall %.2f\n' "$label" \
+		"$(echo "${wall[0]} / ${wall[1]}" | bc -l)" "$(echo "${calls[0]} / ${calls[1]}" | bc -l)" \
+		"$(echo "${wall[2]} / ${wall[1]}" | bc -l)" >>"$shm/ratios"
 }
 
 : >bench.tsv; : >"$shm/ratios"
@@ -74,5 +94,5 @@ printf '| file in | program | wall s | MB/s | system calls | io-wq punts | conte
 printf '|---|---|---|---|---|---|---|\n'
 measure tmpfs "$shm/src"
 measure "$disk_fs page cache" "$disk/src"
-printf '\nratio raw-cat/cat:\n\n'
+printf '\nratios:\n\n'
 sed 's/^/- /' "$shm/ratios"
