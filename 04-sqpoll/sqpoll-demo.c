@@ -30,9 +30,10 @@
  *           on 5.10.162 and later 5.10s, which carry 5.15's io_uring);
  *           registered files are needed before 5.11 (--fixed takes that
  *           path anywhere); IORING_ENTER_SQ_WAIT needs 5.10 (before, a
- *           full SQ is waited for by spinning; --no-sq-wait spins anywhere); the poller shows up as the
- *           thread iou-sqp-PID since 5.12 (and 5.10.162). liburing 2.3 or newer (it
- *           fills the SQ index array at setup; publish_sqes() relies on it).
+ *           full SQ is waited for by spinning; --no-sq-wait spins
+ *           anywhere); the poller shows up as the thread iou-sqp-PID since
+ *           5.12 (and 5.10.162). liburing 2.3 or newer (it fills the SQ
+ *           index array at setup; publish_sqes() relies on it).
  * Leaves out: IOPOLL, O_DIRECT, sharing a poller (IORING_SETUP_ATTACH_WQ:
  *           see exercises/), short reads are continued but never expected.
  */
@@ -443,7 +444,8 @@ static void setup_failed(struct run *r, int ret)
 		     "or a seccomp filter hides it", strerror(-ret));
 	if (ret == -ENOMEM)
 		errx(77, "io_uring_setup: %s: RLIMIT_MEMLOCK too low for the rings "
-		     "(kernels before 5.12, bar 5.10.162 and later, charge them to it; try ulimit -l)",
+		     "(kernels before 5.12, bar 5.10.162 and later, charge them "
+		     "to it; try ulimit -l)",
 		     strerror(-ret));
 	if (ret == -EINVAL && r->o.sq_cpu >= 0)
 		errx(1, "io_uring_setup: %s: sq_thread_cpu %d refused", strerror(-ret),
