@@ -37,6 +37,16 @@ load helpers
 	assert_status 1
 }
 
+@test "tools/run-readme runs a block as a reader's shell would, even under make -C" {
+	# `make -C LESSON check` puts -w in MAKEFLAGS; a block's own make must
+	# not inherit it (it would print "Entering directory" lines).
+	mkdir -p "$TMP/l"
+	printf 'all:\n\t@echo built\n' >"$TMP/l/Makefile"
+	printf '```console\n$ make -s\nbuilt\n```\n' >"$TMP/l/README.md"
+	MAKEFLAGS=w MAKELEVEL=1 run "$TOP/tools/run-readme" "$TMP/l/README.md"
+	assert_status 0
+}
+
 @test "a changed line in a real lesson README fails the check" {
 	# A copy of the lesson beside the shared tests/ its Makefile builds.
 	mkdir -p "$TMP/repo"

@@ -4,11 +4,14 @@
  * while the CQ has overflowed. From 5.13 the kernel never does, so a test
  * on a newer kernel needs this to reach the program's retry path.
  *
- * Usage:    busy-enter [-n N] [-e EBUSY|EAGAIN] CMD [ARG...]
+ * Usage:    busy-enter [-n N] [-e EBUSY|EAGAIN] [-d MS] CMD [ARG...]
+ *           -d MS holds the Nth call MS milliseconds before answering it,
+ *           so that requests in flight complete while it waits.
  * Build:    cc -std=gnu11 -Wall -Wextra -O2 -o busy-enter busy-enter.c
- * Requires: Linux 5.5 (seccomp user notification with
- *           SECCOMP_USER_NOTIF_FLAG_CONTINUE); exit 77 without it. x86-64:
- *           other architectures' calls pass untouched.
+ * Requires: Linux 5.19 (seccomp user notification with
+ *           SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV, see install_filter());
+ *           exit 77 without it. x86-64: other architectures' calls pass
+ *           untouched.
  *
  * How: the child installs a seccomp filter that hands every io_uring_enter
  * with to_submit > 0 to this process (SECCOMP_RET_USER_NOTIF), which lets
@@ -30,15 +33,19 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
+#ifndef SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
+#define SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (1UL << 5)
+#endif
 #ifndef __NR_io_uring_enter
 #define __NR_io_uring_enter 426
 #endif
 
 static void usage(void)
 {
-	fprintf(stderr, "Usage: busy-enter [-n N] [-e EBUSY|EAGAIN] CMD [ARG...]\n");
+	fprintf(stderr, "Usage: busy-enter [-n N] [-e EBUSY|EAGAIN] [-d MS] CMD [ARG...]\n");
 	exit(2);
 }
 
@@ -62,8 +69,16 @@ static int install_filter(void)
 
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
 		return -1;
+	/*
+	 * Once we have read a call, only a fatal signal may end its wait
+	 * (WAIT_KILLABLE_RECV, Linux 5.19). Without it io_uring's own task
+	 * work, which interrupts a wait as a signal does, can break the wait
+	 * just as our answer arrives: the call starts again from scratch and
+	 * the injected error is lost (1 run in 500 here with it left out).
+	 */
 	return (int)syscall(__NR_seccomp, SECCOMP_SET_MODE_FILTER,
-			    SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
+			    SECCOMP_FILTER_FLAG_NEW_LISTENER |
+			    SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV, &prog);
 }
 
 static void send_fd(int sock, int fd)
@@ -123,27 +138,21 @@ static void child(int sock, char **argv)
 	_exit(127);
 }
 
-/*
- * Answer each notification until no task uses the filter: POLLHUP (Linux
- * 5.8), or, on older kernels, the command has exited (its status is kept
- * in *status) and nothing has asked for 100 ms.
- */
-static void serve(int listener, long nth, int err, pid_t pid, int *status)
+/* Answer each notification until no task uses the filter (POLLHUP). */
+static void serve(int listener, long nth, int err, long hold_ms)
 {
 	struct seccomp_notif req;
 	struct seccomp_notif_resp resp;
 	struct pollfd pfd = { .fd = listener, .events = POLLIN };
-	long seen = 0;
-	int ready;
+	long answered = 0;	/* calls that got our answer */
 
 	for (;;) {
-		ready = poll(&pfd, 1, 100);
-		if (ready < 0 && errno == EINTR)
-			continue;
-		if (ready == 0 && waitpid(pid, status, WNOHANG) == pid)
-			return;
-		if (ready == 0)
-			continue;
+		if (poll(&pfd, 1, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			perror("busy-enter: poll");
+			exit(1);
+		}
 		if (!(pfd.revents & POLLIN))
 			return; /* POLLHUP: no task uses the filter any more */
 		memset(&req, 0, sizeof(req));
@@ -151,24 +160,32 @@ static void serve(int listener, long nth, int err, pid_t pid, int *status)
 			continue;
 		memset(&resp, 0, sizeof(resp));
 		resp.id = req.id;
-		if (++seen == nth)
+		if (answered + 1 == nth) {
+			struct timespec hold = { hold_ms / 1000, hold_ms % 1000 * 1000000 };
+
+			nanosleep(&hold, NULL);
 			resp.error = -err;
-		else
+		} else {
 			resp.flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
-		ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, &resp); /* ENOENT: it died */
+		}
+		/* ENOENT: a fatal signal ended the call; it never comes back */
+		if (ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, &resp) == 0)
+			answered++;
 	}
 }
 
 int main(int argc, char **argv)
 {
-	long nth = 1;
-	int err = EBUSY, opt, sv[2], listener, status = -1;
+	long nth = 1, hold_ms = 0;
+	int err = EBUSY, opt, sv[2], listener, status;
 	pid_t pid;
 
-	while ((opt = getopt(argc, argv, "+n:e:")) != -1) {
+	while ((opt = getopt(argc, argv, "+n:e:d:")) != -1) {
 		char *end;
 
 		if (opt == 'n' && (nth = strtol(optarg, &end, 10)) > 0 && !*end)
+			continue;
+		if (opt == 'd' && (hold_ms = strtol(optarg, &end, 10)) >= 0 && !*end)
 			continue;
 		if (opt == 'e' && strcmp(optarg, "EBUSY") == 0)
 			err = EBUSY;
@@ -195,13 +212,13 @@ int main(int argc, char **argv)
 	close(sv[1]);
 	listener = recv_fd(sv[0]);
 	if (listener < 0) {
-		fprintf(stderr, "busy-enter: seccomp user notification: %s (needs Linux 5.5)\n",
-			strerror(errno));
+		fprintf(stderr, "busy-enter: seccomp user notification, killable once read: %s"
+			" (needs Linux 5.19)\n", strerror(errno));
 		waitpid(pid, NULL, 0);
 		return 77;
 	}
-	serve(listener, nth, err, pid, &status);
-	if (status == -1 && waitpid(pid, &status, 0) < 0) {
+	serve(listener, nth, err, hold_ms);
+	if (waitpid(pid, &status, 0) < 0) {
 		perror("busy-enter: waitpid");
 		return 1;
 	}

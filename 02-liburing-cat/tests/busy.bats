@@ -23,6 +23,7 @@ copies_through_busy() {
 	urun_split bash -c 'out=$1; shift; busy-enter "$@" >"$out"' _ "$TMP/out" "$@" "$F"
 	assert_status 0
 	assert_same "$F" "$TMP/out"
+	echo "stderr: $stderr_out" # shown only if the test fails
 	[[ "$stderr_out" == *"$line"* ]]
 }
 
@@ -46,6 +47,15 @@ copies_through_busy() {
 	done
 }
 
+@test "-EBUSY held 5 ms while reads complete: the answer still arrives" {
+	# Completions arriving while the call waits for busy-enter's answer
+	# interrupt the wait, as a signal would (io_uring's task work). Unless
+	# busy-enter stops that, the call starts again and the -EBUSY is lost
+	# (busy-enter before it asked for WAIT_KILLABLE_RECV: 30 runs in 30).
+	copies_through_busy "uring-cat: io_uring_enter said Device or resource busy 1 time(s): reaped, then submitted again" \
+		-n 2 -d 5 uring-cat -v -q 8 -b 16k
+}
+
 @test "-EAGAIN, with the SQ full in the middle of handling CQEs (--ring 1)" {
 	# With an SQ of one entry, get_sqe() submits from inside the CQE
 	# handlers: the busy answer comes there too.
@@ -62,5 +72,7 @@ copies_through_busy() {
 	run timeout 10 busy-enter -n 1 bash -c 'exit 3'
 	[ "$status" -eq 3 ]
 	run timeout 10 busy-enter -n 0 true
+	[ "$status" -eq 2 ]
+	run timeout 10 busy-enter -d x true
 	[ "$status" -eq 2 ]
 }
