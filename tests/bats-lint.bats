@@ -3,8 +3,9 @@
 
 load helpers
 
-@test "no bats test hides a failure behind '!' or returns early" {
-	run "$TOP/tools/bats-lint" "$TOP"/tests/*.bats "$TOP"/[0-9][0-9]-*/tests/*.bats
+@test "no bats test hides a failure behind '!' or returns early, and every background job is bounded" {
+	run "$TOP/tools/bats-lint" "$TOP"/tests/*.bats "$TOP"/[0-9][0-9]-*/tests/*.bats \
+		"$TOP"/tests/*.bash "$TOP"/[0-9][0-9]-*/tests/*.bash
 	printf '%s\n' "$output" >&2
 	assert_status 0
 }
@@ -32,4 +33,19 @@ load helpers
 	[[ "$output" == *"x.bats:20:"* ]]
 	[[ "$output" != *"x.bats:21:"* ]]
 	[[ "$output" != *"x.bats:22:"* ]]
+}
+
+@test "bats-lint finds a background job that could outlive its test and hold bats up" {
+	local t='@test'
+	printf '%s "f" {\n\tsleep 100 &\n\ttimeout 9 sleep 100 &\n' "$t" >"$TMP/y.bats"
+	printf '\tbackground sleep 100\n\ttimeout 9 sleep 100 3>&- &\n' >>"$TMP/y.bats"
+	printf '\ttimeout 9 sleep 100 \\\n\t\t3>&- &\n\ttrue && true\n' >>"$TMP/y.bats"
+	printf '\tsleep 1 & # bats-lint: ok (testing)\n\techo "a & b" >&2\n}\n' >>"$TMP/y.bats"
+	printf 'helper() {\n\tsleep 100 >/dev/null 2>&1 &\n}\n' >"$TMP/y.bash"
+	run "$TOP/tools/bats-lint" "$TMP/y.bats" "$TMP/y.bash"
+	assert_status 1
+	[[ "$output" == *"y.bats:2:"* ]]
+	[[ "$output" == *"y.bats:3:"* ]]
+	[[ "$output" == *"y.bash:2:"* ]]
+	[ "$(printf '%s\n' "$output" | wc -l)" -eq 3 ]
 }

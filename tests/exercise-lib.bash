@@ -138,7 +138,7 @@ ex_server_start() {
 	local rc
 	: >"$EX_TMP/server.out"
 	timeout --foreground -k 2 "${EX_SERVER_T:-60}" "$@" -p 0 >"$EX_TMP/server.out" \
-		2>"$EX_TMP/server.err" </dev/null &
+		2>"$EX_TMP/server.err" </dev/null 3>&- &
 	EX_TIMEOUT_PID=$!
 	for _ in $(seq 1 200); do
 		EX_PORT=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$EX_TMP/server.out")
@@ -282,7 +282,7 @@ ex_check_one() {
 	# started stop with it. In the background, so that Ctrl-C (which the
 	# terminal sends to our group, not to the check's) is handled at once by
 	# ex_interrupted instead of after the check.
-	timeout -k 5 "$EX_CHECK_T" "$EX_SELF" --check-file "$1" "$2" >"$EX_OUT" 2>"$EX_LOG" &
+	timeout -k 5 "$EX_CHECK_T" "$EX_SELF" --check-file "$1" "$2" >"$EX_OUT" 2>"$EX_LOG" 3>&- &
 	EX_CHECK_PID=$!
 	wait "$EX_CHECK_PID"
 	rc=$?

@@ -111,7 +111,7 @@ nothing_left_behind() {
 
 @test "exercise-lib: a check interrupted by SIGTERM exits 130 and leaves no program or scratch folder behind" {
 	answer 'for (;;) ; return 0;'
-	EX_CHECK_T=60 timeout 30 "$FAKE/exercises/check" 01-answer >"$TMP/out" 2>&1 &
+	EX_CHECK_T=60 timeout 30 "$FAKE/exercises/check" 01-answer >"$TMP/out" 2>&1 3>&- &
 	local pid=$! n
 	for n in $(seq 1 100); do
 		pgrep -x "$PROG" >/dev/null && break

@@ -60,6 +60,15 @@ assert_same() {
 	cmp "$1" "$2" >&2
 }
 
+# background CMD...: CMD in the background, bounded by timeout ($T), with
+# bats' descriptor 3 closed: bats waits until every process holding that
+# descriptor has exited, so a job a failing test leaves behind would hold
+# up the whole run (for ever, if nothing bounds it). $! is timeout's pid,
+# and `wait $!` gives CMD's status. tools/bats-lint insists on it.
+background() {
+	timeout -k 5 "$T" "$@" 3>&- &
+}
+
 # server_start CMD...: start a server on a free port in the background,
 # bounded by timeout; wait for its "listening on 127.0.0.1:PORT" line and set
 # $PORT and $SERVER_PID. Its stdout is kept in $SERVER_OUT, stderr in
@@ -68,7 +77,7 @@ server_start() {
 	SERVER_OUT=$TMP/server.out
 	SERVER_ERR=$TMP/server.err
 	: >"$SERVER_OUT"
-	timeout -k 5 "${SERVER_T:-120}" "$@" >"$SERVER_OUT" 2>"$SERVER_ERR" &
+	timeout -k 5 "${SERVER_T:-120}" "$@" >"$SERVER_OUT" 2>"$SERVER_ERR" 3>&- &
 	SERVER_TIMEOUT_PID=$!
 	SERVER_PID=$SERVER_TIMEOUT_PID
 	local i line

@@ -359,7 +359,7 @@ hole_ok() {
 	for mode in "" --splice; do
 		rm -f "$SHM/fifo" "$SHM/out"
 		mkfifo "$SHM/fifo"
-		(for i in 1 2 3 4 5 6; do printf 'part%d;' "$i"; sleep 0.05; done >"$SHM/fifo") &
+		background bash -c 'for i in 1 2 3 4 5 6; do printf "part%d;" "$i"; sleep 0.05; done >"$1"' _ "$SHM/fifo"
 		urun cp-linked -v $mode "$SHM/fifo" "$SHM/out"
 		wait
 		assert_status 0
@@ -401,7 +401,7 @@ hole_ok() {
 	make_file "$SHM/orig" $((32 * 1024 * 1024))
 	for mode in "" --splice --direct; do
 		cp "$SHM/orig" "$SHM/src"
-		(sleep 0.03; truncate -s 1000001 "$SHM/src") &
+		background bash -c 'sleep 0.03; truncate -s 1000001 "$1"' _ "$SHM/src"
 		urun cp-linked $mode -b 4k -q 8 "$SHM/src" "$SHM/dst"
 		wait
 		assert_status 0
@@ -433,7 +433,7 @@ hole_ok() {
 	[ "$(stat_of -ECANCELED)" -ge 1 ]
 	rm -f "$SHM/fifo"
 	mkfifo "$SHM/fifo"
-	(printf 'first;'; sleep 0.2; printf 'second;') >"$SHM/fifo" &
+	background bash -c 'exec >"$1"; printf "first;"; sleep 0.2; printf "second;"' _ "$SHM/fifo"
 	urun cp-linked -v --splice -b 4k "$SHM/fifo" "$SHM/out"
 	wait
 	assert_status 0
@@ -450,7 +450,7 @@ hole_ok() {
 	make_file "$SHM/orig" $((32 * 1024 * 1024))
 	for i in $(seq 1 20); do
 		cp "$SHM/orig" "$SHM/src"
-		(sleep 0.03; truncate -s 1000001 "$SHM/src") &
+		background bash -c 'sleep 0.03; truncate -s 1000001 "$1"' _ "$SHM/src"
 		urun cp-linked --splice -b 4k -q 8 "$SHM/src" "$SHM/dst"
 		wait
 		[ "$status" -eq 0 ] || { echo "run $i: exit $status (124: hung)" >&2; return 1; }
@@ -465,7 +465,7 @@ hole_ok() {
 @test "SRC appended to during the copy: copied past its first size, a clean prefix" {
 	for mode in "" --splice; do
 		make_file "$SHM/src" $((4 * 1024 * 1024))
-		(for i in $(seq 1 100); do head -c 65536 /dev/urandom >>"$SHM/src"; done) &
+		background bash -c 'for i in $(seq 1 100); do head -c 65536 /dev/urandom >>"$1"; done' _ "$SHM/src"
 		urun cp-linked $mode -b 4k -q 4 "$SHM/src" "$SHM/dst"
 		wait
 		assert_status 0

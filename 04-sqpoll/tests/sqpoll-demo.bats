@@ -293,7 +293,7 @@ fd_target() {
 	# 8 pauses of 1 s: time to look at its descriptors once the poller runs,
 	# even in a guest emulated on a busy machine (4 s was once too short
 	# there: the program had exited between the two readlinks)
-	timeout 60 "$LESSON/sqpoll-demo" -s 128K -q 4 -p 1000 >"$TMP/out" <&- 2>&- &
+	background "$LESSON/sqpoll-demo" -s 128K -q 4 -p 1000 >"$TMP/out" <&- 2>&-
 	local pid=$! prog i in0=closed in2=closed
 	for i in $(seq 100); do
 		# the program is timeout's child

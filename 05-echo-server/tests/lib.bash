@@ -37,7 +37,7 @@ scenario_burst() {
 	server_start "$1" -p 0
 	# 4 clients write 8 MiB each before they read anything; at the same
 	# time 50 ordinary clients must still get their echoes.
-	timeout 60 echo-load -p "$PORT" -c 4 -b -s 65536 -n 128 >"$TMP/burst.out" 2>&1 &
+	background echo-load -p "$PORT" -c 4 -b -s 65536 -n 128 >"$TMP/burst.out" 2>&1
 	local burst=$!
 	urun echo-load -p "$PORT" -c 50 -n 200 -r 1-4096
 	expect_clean 50
@@ -60,9 +60,9 @@ stalled_clients() {
 	local pids=() i rc=0
 	make_file "$TMP/stall.in" "$2"
 	for i in $(seq 1 "$1"); do
-		timeout 30 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
+		background bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
 			cat "$2" >&3 & sleep 0.5
-			head -c "$3" <&3 >"$4" && wait' _ "$PORT" "$TMP/stall.in" "$2" "$TMP/stall.out.$i" &
+			head -c "$3" <&3 >"$4" && wait' _ "$PORT" "$TMP/stall.in" "$2" "$TMP/stall.out.$i"
 		pids+=($!)
 	done
 	for i in "${!pids[@]}"; do
@@ -115,7 +115,7 @@ scenario_sigterm_under_load() {
 	server_start "$1" -p 0
 	local base
 	base=$(fd_count)
-	timeout 60 echo-load -p "$PORT" -c 100 -d 20 >"$TMP/load.out" 2>&1 &
+	background echo-load -p "$PORT" -c 100 -d 20 >"$TMP/load.out" 2>&1
 	local load=$! i
 	for i in $(seq 1 200); do       # until all 100 are connected
 		[ "$(fd_count)" -ge $((base + 100)) ] && break
@@ -181,16 +181,10 @@ scenario_usage() {
 # RESULT field WANT (mismatch, stuck or failed) at 1.
 judge_catches() {
 	cc -O2 -o "$TMP/bad-echo" "$BATS_TEST_DIRNAME/bad-echo.c"
-	"$TMP/bad-echo" "$1" >"$TMP/bad.out" &
-	local pid=$! port= i
-	for i in $(seq 1 100); do
-		port=$(sed -n 's/^listening on 127\.0\.0\.1://p' "$TMP/bad.out")
-		[ -n "$port" ] && break
-		sleep 0.05
-	done
-	urun echo-load -p "$port" -c 1 -n 100 -s 100 -T 3
-	kill "$pid"
-	wait "$pid" || true
+	server_start "$TMP/bad-echo" "$1"
+	urun echo-load -p "$PORT" -c 1 -n 100 -s 100 -T 3
+	kill "$SERVER_PID"
+	wait "$SERVER_TIMEOUT_PID" || true
 	assert_status 1
 	[ "$(field "$2")" = 1 ]
 }
@@ -216,10 +210,10 @@ scenario_emfile_held() {
 	prlimit --pid "$SERVER_PID" --nofile=40:"$hard"
 	# The busy client outlasts the held ones' deadline (-T 6): its own
 	# close must not be what ends the pause.
-	timeout 60 echo-load -p "$PORT" -c 1 -d 8 >"$TMP/busy.out" 2>&1 &
+	background echo-load -p "$PORT" -c 1 -d 8 >"$TMP/busy.out" 2>&1
 	local busy=$!
 	sleep 0.5                       # connected and busy before the others
-	timeout 60 echo-load -p "$PORT" -c 50 -n 1 -i 1 -T 6 >"$TMP/held.out" 2>&1 &
+	background echo-load -p "$PORT" -c 50 -n 1 -i 1 -T 6 >"$TMP/held.out" 2>&1
 	local held=$!
 	for i in $(seq 1 200); do
 		grep -q pausing "$SERVER_ERR" && break

@@ -88,7 +88,7 @@ nfds() {
 
 @test "burst: clients write everything before reading, others still served" {
 	server_start bufring-echo -p 0
-	echo-load -p "$PORT" -c 10 -b -r 1-20000 -n 100 >"$TMP/burst" 2>&1 &
+	background echo-load -p "$PORT" -c 10 -b -r 1-20000 -n 100 >"$TMP/burst" 2>&1
 	BG_PID=$!
 	load_ok -c 20 -r 1-2000 -n 100
 	wait "$BG_PID"
@@ -100,7 +100,7 @@ nfds() {
 	# 16 buffers: without a cap one blocked connection would take them all
 	# and every other connection would starve behind it.
 	server_start bufring-echo -p 0 -n 16 -s 4096
-	timeout 60 bash -c 'exec 3<>/dev/tcp/127.0.0.1/$1; head -c 64M /dev/zero >&3' _ "$PORT" &
+	background bash -c 'exec 3<>/dev/tcp/127.0.0.1/$1; head -c 64M /dev/zero >&3' _ "$PORT"
 	BG_PID=$!
 	sleep 1
 	load_ok -c 20 -r 1-10000 -n 50
@@ -118,9 +118,9 @@ nfds() {
 	make_file "$TMP/in" $((8 << 20))
 	local pids=() i
 	for i in 1 2 3; do
-		timeout 30 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
+		background bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
 			cat "$2" >&3 & sleep 0.5
-			head -c "$3" <&3 >"$4" && wait' _ "$PORT" "$TMP/in" $((8 << 20)) "$TMP/out.$i" &
+			head -c "$3" <&3 >"$4" && wait' _ "$PORT" "$TMP/in" $((8 << 20)) "$TMP/out.$i"
 		pids+=($!)
 	done
 	for i in 0 1 2; do
@@ -237,7 +237,7 @@ nfds() {
 
 @test "SIGTERM under load: exit 0 with the counters" {
 	server_start bufring-echo -p 0
-	echo-load -p "$PORT" -c 50 -d 10 -T 20 >/dev/null 2>&1 &
+	background echo-load -p "$PORT" -c 50 -d 10 -T 20 >/dev/null 2>&1
 	BG_PID=$!
 	sleep 1
 	server_stop TERM
