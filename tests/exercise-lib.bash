@@ -141,12 +141,16 @@ ex_server_start() {
 		2>"$EX_TMP/server.err" </dev/null 3>&- &
 	EX_TIMEOUT_PID=$!
 	for _ in $(seq 1 200); do
+		# Alive before looking: a server that prints its line and dies
+		# at once must count as started (its exit is the check's to judge).
+		local alive=1
+		kill -0 "$EX_TIMEOUT_PID" 2>/dev/null || alive=0
 		EX_PORT=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$EX_TMP/server.out")
 		if [ -n "$EX_PORT" ]; then
 			EX_SPID=$(pgrep -P "$EX_TIMEOUT_PID" || echo "$EX_TIMEOUT_PID")
 			return 0
 		fi
-		if ! kill -0 "$EX_TIMEOUT_PID" 2>/dev/null; then
+		if [ $alive -eq 0 ]; then
 			wait "$EX_TIMEOUT_PID"
 			rc=$?
 			EX_TIMEOUT_PID=

@@ -80,8 +80,12 @@ server_start() {
 	timeout -k 5 "${SERVER_T:-120}" "$@" >"$SERVER_OUT" 2>"$SERVER_ERR" 3>&- &
 	SERVER_TIMEOUT_PID=$!
 	SERVER_PID=$SERVER_TIMEOUT_PID
-	local i line
+	local i line alive
 	for i in $(seq 1 100); do
+		# Alive before looking: a server that prints its line and dies at
+		# once has listened (its exit is the test's to judge).
+		alive=1
+		kill -0 "$SERVER_PID" 2>/dev/null || alive=0
 		line=$(grep -m1 '^listening on 127\.0\.0\.1:' "$SERVER_OUT" || true)
 		if [ -n "$line" ]; then
 			PORT=${line##*:}
@@ -90,7 +94,7 @@ server_start() {
 			export PORT SERVER_PID SERVER_TIMEOUT_PID
 			return 0
 		fi
-		if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+		if [ "$alive" -eq 0 ]; then
 			local rc=0
 			wait "$SERVER_TIMEOUT_PID" || rc=$?
 			[ "$rc" -eq 77 ] && skip "exit 77: $(tail -n 1 "$SERVER_ERR")"
