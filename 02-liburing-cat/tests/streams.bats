@@ -39,7 +39,9 @@ nonblock() {
 }
 
 @test "a slow writer: every short read is taken as it comes, nothing lost" {
-	urun_split bash -c '{ printf one; sleep 0.3; printf two; sleep 0.3; printf three; } | uring-cat -v'
+	# (pauses of 1 s: uring-cat is reading before the next piece comes,
+	# even when a loaded machine starts it late)
+	urun_split bash -c '{ printf one; sleep 1; printf two; sleep 1; printf three; } | uring-cat -v'
 	assert_status 0
 	[ "$output" = "onetwothree" ]
 	# three reads with data and one that found the end, at least
@@ -76,20 +78,24 @@ refused_here() {
 }
 
 @test "--nowait: a read's -EAGAIN is answered with a poll, not a spin" {
-	urun_split bash -c '{ sleep 0.3; printf late; } | uring-cat -v --nowait'
+	# (1 s: uring-cat's first read comes before the data, even when a
+	# loaded machine starts it late)
+	urun_split bash -c '{ sleep 1; printf late; } | uring-cat -v --nowait'
 	assert_status 0
 	[ "$output" = "late" ]
 	refused_here
 	[[ "$stderr_out" =~ \ ([0-9]+)\ EAGAIN ]]
 	[ "${BASH_REMATCH[1]}" -ge 1 ]
-	# a spinning retry would make thousands of reads in 0.3 s
+	# a spinning retry would make thousands of reads in 1 s
 	[[ "$stderr_out" =~ -:\ 4\ bytes,\ ([0-9]+)\ reads ]]
 	[ "${BASH_REMATCH[1]}" -le 10 ]
 }
 
 @test "--nowait: a write's -EAGAIN on a full pipe waits with a poll" {
 	make_file "$TMP/in" 1000000
-	urun_split bash -c 'uring-cat -v --nowait "$0" | { sleep 0.3; cat >"$1"; }' "$TMP/in" "$TMP/out"
+	# (the reader starts 1 s late: the pipe is full by then, even when a
+	# loaded machine starts uring-cat late)
+	urun_split bash -c 'uring-cat -v --nowait "$0" | { sleep 1; cat >"$1"; }' "$TMP/in" "$TMP/out"
 	assert_status 0
 	assert_same "$TMP/in" "$TMP/out"
 	refused_here

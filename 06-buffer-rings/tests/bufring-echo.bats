@@ -31,6 +31,18 @@ nfds() {
 	ls "/proc/$SERVER_PID/fd" | wc -l
 }
 
+# wait_fds N: until the server holds N descriptors (10 s at most), so a
+# test goes on once its clients are connected, however slow the machine.
+wait_fds() {
+	local i
+	for i in $(seq 1 100); do
+		[ "$(nfds)" -ge "$1" ] && return 0
+		sleep 0.1
+	done
+	echo "the server never held $1 descriptors (it holds $(nfds))" >&2
+	return 1
+}
+
 @test "-h prints the usage and exits 0; a bad option or pool size exits 2" {
 	urun bufring-echo -h
 	assert_status 0
@@ -100,9 +112,12 @@ nfds() {
 	# 16 buffers: without a cap one blocked connection would take them all
 	# and every other connection would starve behind it.
 	server_start bufring-echo -p 0 -n 16 -s 4096
+	local base
+	base=$(nfds)
 	background bash -c 'exec 3<>/dev/tcp/127.0.0.1/$1; head -c 64M /dev/zero >&3' _ "$PORT"
 	BG_PID=$!
-	sleep 1
+	wait_fds $((base + 1))
+	sleep 0.5	# its buffers are filling
 	load_ok -c 20 -r 1-10000 -n 50
 	kill "$BG_PID" 2>/dev/null || true
 	server_stop
@@ -237,9 +252,12 @@ nfds() {
 
 @test "SIGTERM under load: exit 0 with the counters" {
 	server_start bufring-echo -p 0
+	local base
+	base=$(nfds)
 	background echo-load -p "$PORT" -c 50 -d 10 -T 20 >/dev/null 2>&1
 	BG_PID=$!
-	sleep 1
+	wait_fds $((base + 50))
+	sleep 0.2	# under load: echoes in flight
 	server_stop TERM
 	grep -q '^bufring-echo: accepted=.* ENOBUFS=[0-9]' "$SERVER_ERR"
 	[ "$(counter accepted)" -ge 50 ]
