@@ -37,15 +37,15 @@ load helpers
 
 @test "bats-lint finds a background job that could outlive its test and hold bats up" {
 	local t='@test'
-	printf '%s "f" {\n\tsleep 100 &\n\ttimeout 9 sleep 100 &\n' "$t" >"$TMP/y.bats"
-	printf '\tbackground sleep 100\n\ttimeout 9 sleep 100 3>&- &\n' >>"$TMP/y.bats"
-	printf '\ttimeout 9 sleep 100 \\\n\t\t3>&- &\n\ttrue && true\n' >>"$TMP/y.bats"
-	printf '\tsleep 1 & # bats-lint: ok (testing)\n\techo "a & b" >&2\n}\n' >>"$TMP/y.bats"
-	printf 'helper() {\n\tsleep 100 >/dev/null 2>&1 &\n}\n' >"$TMP/y.bash"
-	run "$TOP/tools/bats-lint" "$TMP/y.bats" "$TMP/y.bash"
+	printf '%s "f" {\n\tsleep 100 &\n\ttimeout 9 sleep 100 &\n' "$t" >"$TMP/x.bats"
+	printf '\tbackground sleep 100\n\ttimeout 9 sleep 100 3>&- &\n' >>"$TMP/x.bats"
+	printf '\ttimeout 9 sleep 100 \\\n\t\t3>&- &\n\ttrue && true\n' >>"$TMP/x.bats"
+	printf '\tsleep 1 & # bats-lint: ok (testing)\n\techo "a & b" >&2\n}\n' >>"$TMP/x.bats"
+	printf 'helper() {\n\tsleep 100 >/dev/null 2>&1 &\n}\n' >"$TMP/x.bash"
+	run "$TOP/tools/bats-lint" "$TMP/x.bats" "$TMP/x.bash"
 	assert_status 1
-	[[ "$output" == *"y.bats:2:"* ]]
-	[[ "$output" == *"y.bats:3:"* ]]
-	[[ "$output" == *"y.bash:2:"* ]]
+	[[ "$output" == *"x.bats:2:"* ]]
+	[[ "$output" == *"x.bats:3:"* ]]
+	[[ "$output" == *"x.bash:2:"* ]]
 	[ "$(printf '%s\n' "$output" | wc -l)" -eq 3 ]
 }
