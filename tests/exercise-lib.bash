@@ -135,7 +135,7 @@ ex_run() {
 # If it never listens, prints the verdict (FAIL, or SKIP on exit 77) and
 # returns 1.
 ex_server_start() {
-	local rc
+	local rc alive
 	: >"$EX_TMP/server.out"
 	timeout --foreground -k 2 "${EX_SERVER_T:-60}" "$@" -p 0 >"$EX_TMP/server.out" \
 		2>"$EX_TMP/server.err" </dev/null 3>&- &
@@ -143,7 +143,7 @@ ex_server_start() {
 	for _ in $(seq 1 200); do
 		# Alive before looking: a server that prints its line and dies
 		# at once must count as started (its exit is the check's to judge).
-		local alive=1
+		alive=1
 		kill -0 "$EX_TIMEOUT_PID" 2>/dev/null || alive=0
 		EX_PORT=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$EX_TMP/server.out")
 		if [ -n "$EX_PORT" ]; then
